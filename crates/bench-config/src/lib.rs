@@ -1,0 +1,93 @@
+//! Typed config for every stage: defaults < config.yaml < `BENCH_` env < `--override`.
+//!
+//! Loading is two-phase (see [`load`]): the layers are merged into one value tree with figment,
+//! `${VAR}` / `${other.key}` templates are resolved, the tree is checked against the schema
+//! derived from these types (unknown keys, wrong types, out-of-range values: all reported
+//! together, each with its key path and origin), then deserialized and cross-checked.
+//!
+//! Every key, its type, default and meaning is listed by `bench --override help`
+//! ([`help_text`]); the doc comments on the fields below are that text.
+
+pub mod analysis;
+pub mod client;
+pub mod dataset;
+mod errors;
+mod load;
+mod schema;
+pub mod sim;
+mod template;
+pub mod workload;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use analysis::AnalysisConfig;
+pub use client::ClientConfig;
+pub use dataset::DatasetConfig;
+pub use errors::{ConfigError, Errors, LoadError};
+pub use load::{Resolved, Sources, load};
+pub use schema::help_text;
+pub use sim::SimConfig;
+pub use workload::WorkloadConfig;
+
+/// The whole config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Run directory: every stage reads and writes its files here.
+    pub run_dir: String,
+    /// Seed of every random choice in every stage.
+    pub seed: u64,
+    /// Tokenizer for all token counts: `builtin:cl100k_base`, `builtin:o200k_base`, or a path to
+    /// a Hugging Face tokenizer.json.
+    pub tokenizer: String,
+    /// `dataset`: prompts.
+    pub dataset: DatasetConfig,
+    /// `workload`: when each request is sent.
+    pub workload: WorkloadConfig,
+    /// `client`: how it is sent.
+    pub client: ClientConfig,
+    /// `sim`: the simulated engine (used when `client.endpoint` is `sim`).
+    pub sim: SimConfig,
+    /// `analysis`: metrics, goodput, plots, report.
+    pub analysis: AnalysisConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            run_dir: "./output/run".into(),
+            seed: 42,
+            tokenizer: "builtin:cl100k_base".into(),
+            dataset: DatasetConfig::default(),
+            workload: WorkloadConfig::default(),
+            client: ClientConfig::default(),
+            sim: SimConfig::default(),
+            analysis: AnalysisConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Cross-field checks that the schema cannot express; collects every problem.
+    pub fn validate(&self) -> Result<(), Errors> {
+        let mut e = Errors::default();
+        if self.run_dir.trim().is_empty() {
+            e.push("run_dir", "is empty");
+        }
+        let t = self.tokenizer.as_str();
+        if let Some(name) = t.strip_prefix("builtin:") {
+            if !matches!(name, "cl100k_base" | "o200k_base") {
+                e.push("tokenizer", format!("unknown builtin `{name}`; expected builtin:cl100k_base or builtin:o200k_base"));
+            }
+        } else if t.is_empty() {
+            e.push("tokenizer", "is empty");
+        }
+        self.dataset.validate(&mut e);
+        self.workload.validate(&mut e);
+        self.client.validate(&mut e);
+        self.sim.validate(&mut e);
+        self.analysis.validate(&mut e);
+        e.into_result()
+    }
+}

@@ -1,0 +1,214 @@
+//! Layering: defaults < config file < `BENCH_` env < `--override`, then templates, schema check,
+//! typed deserialization and cross-field validation.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::value::{Dict, Map, Value as FValue};
+use figment::{Figment, Metadata, Profile, Provider};
+
+use crate::errors::{ConfigError, Errors, LoadError};
+use crate::{Config, schema, template};
+
+/// Where the config comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The YAML file (None: defaults only).
+    pub file: Option<PathBuf>,
+    /// `key=value` overrides, values parsed as YAML, applied in order.
+    pub overrides: Vec<String>,
+    /// Read `BENCH_`-prefixed environment variables (`BENCH_WORKLOAD__TYPE=azure`).
+    pub env: bool,
+}
+
+/// A loaded config.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The typed, validated config.
+    pub config: Config,
+    /// The same config as a value tree (what `--show-config` prints and the manifest keeps).
+    pub tree: serde_json::Value,
+}
+
+/// One `--override key=value`, as a figment provider named `--override`.
+struct Override {
+    key: String,
+    value: FValue,
+}
+
+impl Provider for Override {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("--override {}", self.key))
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let nested = figment::util::nest(&self.key, self.value.clone());
+        match nested {
+            FValue::Dict(_, d) => Ok(Profile::Default.collect(d)),
+            _ => Err(figment::Error::from(format!("override key `{}` is empty", self.key))),
+        }
+    }
+}
+
+fn parse_override(s: &str) -> Result<Override, LoadError> {
+    let (k, v) = s.split_once('=').ok_or_else(|| LoadError::Override(s.to_string()))?;
+    let key = k.trim();
+    let valid = !key.is_empty()
+        && key.split('.').all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    if !valid {
+        return Err(LoadError::Override(s.to_string()));
+    }
+    let value: FValue = if v.trim().is_empty() {
+        FValue::from(String::new())
+    } else {
+        serde_yaml::from_str(v).map_err(|e| LoadError::File(format!("--override `{s}`: value is not valid YAML: {e}")))?
+    };
+    Ok(Override { key: key.to_string(), value })
+}
+
+fn read_yaml_file(path: &Path) -> Result<String, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::File(format!("{}: {e}", path.display())))?;
+    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+        Ok(serde_yaml::Value::Mapping(_)) | Ok(serde_yaml::Value::Null) => Ok(text),
+        Ok(_) => Err(LoadError::File(format!("{}: the top level must be a mapping of keys", path.display()))),
+        Err(e) => {
+            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+            Err(LoadError::File(format!("{}{at}: not valid YAML: {e}", path.display())))
+        }
+    }
+}
+
+/// Human name of where the value at `key` came from.
+fn origin(fig: &Figment, key: &str) -> Option<String> {
+    // figment paths use dots only; strip list indices.
+    let k: String = key.split('[').next().unwrap_or(key).to_string();
+    let md = fig.find_metadata(&k)?;
+    if md.name.starts_with("--override") {
+        return Some(md.name.to_string());
+    }
+    if md.name.to_lowercase().contains("environment") {
+        let var = format!("BENCH_{}", k.replace('.', "__").to_uppercase());
+        return Some(format!("environment variable {var}"));
+    }
+    match &md.source {
+        Some(figment::Source::File(p)) => Some(p.display().to_string()),
+        _ => None,
+    }
+}
+
+/// Loads, merges, resolves and validates the config. Every problem is reported at once.
+pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = &src.file {
+        let text = read_yaml_file(path)?;
+        if !text.trim().is_empty() {
+            fig = fig.merge(Yaml::file_exact(path));
+        }
+    }
+    if src.env {
+        fig = fig.merge(Env::prefixed("BENCH_").split("__"));
+    }
+    for o in &src.overrides {
+        fig = fig.merge(parse_override(o)?);
+    }
+    let mut tree: serde_json::Value = fig.extract().map_err(|e| LoadError::File(format!("config: {e}")))?;
+
+    let mut errors = Errors::default();
+    template::resolve(&mut tree, &mut errors);
+    schema::check(&tree, &mut errors);
+    if !errors.is_empty() {
+        return Err(LoadError::Invalid(with_origins(errors, &fig)));
+    }
+    let config: Config = serde_json::from_value(tree.clone()).map_err(|e| {
+        LoadError::Invalid(Errors(vec![ConfigError { key: "(config)".into(), msg: e.to_string(), origin: None }]))
+    })?;
+    config.validate().map_err(|e| LoadError::Invalid(with_origins(e, &fig)))?;
+    let tree = serde_json::to_value(&config).expect("config serializes");
+    Ok(Resolved { config, tree })
+}
+
+fn with_origins(mut errors: Errors, fig: &Figment) -> Errors {
+    for e in &mut errors.0 {
+        if e.origin.is_none() {
+            e.origin = origin(fig, &e.key);
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(yaml: &str, overrides: &[&str]) -> Result<Resolved, LoadError> {
+        let dir = std::env::temp_dir().join(format!("bc-{}-{}", std::process::id(), yaml.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("config.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        load(&Sources { file: Some(p), overrides: overrides.iter().map(|s| s.to_string()).collect(), env: false })
+    }
+
+    fn errs(r: Result<Resolved, LoadError>) -> Vec<String> {
+        match r {
+            Err(LoadError::Invalid(e)) => e.0.iter().map(|e| e.to_string()).collect(),
+            Err(e) => vec![e.to_string()],
+            Ok(_) => vec![],
+        }
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let r = load(&Sources::default()).unwrap();
+        assert_eq!(r.config, Config::default());
+    }
+
+    #[test]
+    fn overrides_beat_file_and_parse_as_yaml() {
+        let r = load_str("seed: 3\nworkload:\n  constant:\n    target_qps: 1\n", &["workload.constant.target_qps=2.5", "dataset.type=sharegpt", "dataset.sharegpt.path=/x.json"]).unwrap();
+        assert_eq!(r.config.seed, 3);
+        assert_eq!(r.config.workload.constant.target_qps, 2.5);
+        assert_eq!(r.config.dataset.kind, crate::dataset::DatasetType::Sharegpt);
+    }
+
+    #[test]
+    fn all_errors_reported_together_with_paths_and_suggestions() {
+        let e = errs(load_str(
+            "seed: -1\nworkload:\n  type: constnt\n  constant:\n    target_qsp: 3\n    burstiness: 0\nclient:\n  timeout_s: \"soon\"\n",
+            &["dataset.random.num_prompts=0"],
+        ));
+        let all = e.join("\n");
+        assert!(all.contains("`seed`"), "{all}");
+        assert!(all.contains("`workload.type`") && all.contains("constant"), "{all}");
+        assert!(all.contains("`workload.constant.target_qsp`: unknown key; did you mean `target_qps`"), "{all}");
+        assert!(all.contains("`workload.constant.burstiness`"), "{all}");
+        assert!(all.contains("`client.timeout_s`: expected a number"), "{all}");
+        assert!(all.contains("`dataset.random.num_prompts`") && all.contains("--override"), "{all}");
+        assert_eq!(e.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn unknown_key_at_wrong_level_suggests_full_path() {
+        let e = errs(load_str("workload:\n  target_qps: 3\n", &[]));
+        assert!(e[0].contains("did you mean `workload.constant.target_qps`"), "{e:?}");
+    }
+
+    #[test]
+    fn templates_resolve_keys_and_env() {
+        let home = std::env::var("HOME").expect("HOME is set");
+        let r = load_str("run_dir: ${HOME}/${workload.type}-${seed}\nseed: 9\n", &[]).unwrap();
+        assert_eq!(r.config.run_dir, format!("{home}/constant-9"));
+        let e = errs(load_str("run_dir: ${NOPE_NOT_SET_ANYWHERE}\n", &[]));
+        assert!(e[0].contains("`run_dir`") && e[0].contains("NOPE_NOT_SET_ANYWHERE"), "{e:?}");
+    }
+
+    #[test]
+    fn bad_yaml_names_file_and_line() {
+        let e = errs(load_str("seed: 1\n  bad: [\n", &[]));
+        assert!(e[0].contains("config.yaml:"), "{e:?}");
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        let e = errs(load_str("dataset:\n  type: sharegpt\n", &[]));
+        assert!(e[0].contains("`dataset.sharegpt.path`: is required"), "{e:?}");
+    }
+}
