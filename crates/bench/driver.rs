@@ -20,7 +20,10 @@ pub struct Failure {
 
 impl Failure {
     fn new(code: i32, message: impl Into<String>) -> Self {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -32,7 +35,10 @@ fn load_config(args: &Args) -> Result<Resolved, Failure> {
     let file = match &args.config {
         Some(p) => {
             if !p.is_file() {
-                return Err(Failure::new(exit::BAD_INPUT, format!("config file {} not found", p.display())));
+                return Err(Failure::new(
+                    exit::BAD_INPUT,
+                    format!("config file {} not found", p.display()),
+                ));
             }
             Some(p.clone())
         }
@@ -42,8 +48,16 @@ fn load_config(args: &Args) -> Result<Resolved, Failure> {
     if args.quiet {
         overrides.push("client.progress=false".into());
     }
-    bench_config::load(&Sources { file, overrides, env: true }).map_err(|e| match e {
-        LoadError::Invalid(errs) => Failure::new(exit::BAD_INPUT, format!("invalid config ({} problems):\n{errs}", errs.0.len())),
+    bench_config::load(&Sources {
+        file,
+        overrides,
+        env: true,
+    })
+    .map_err(|e| match e {
+        LoadError::Invalid(errs) => Failure::new(
+            exit::BAD_INPUT,
+            format!("invalid config ({} problems):\n{errs}", errs.0.len()),
+        ),
         other => Failure::new(exit::BAD_INPUT, other.to_string()),
     })
 }
@@ -58,21 +72,30 @@ pub fn run(args: Args) -> Result<i32, Failure> {
     match &args.command {
         Some(Command::Sim { port, host }) => return serve_sim(&resolved.config, host, *port),
         Some(Command::Compare { runs, csv }) => {
-            let table = bench_analysis::compare(runs, csv.as_deref()).map_err(|e| stage_failure("compare", e))?;
+            let table = bench_analysis::compare(runs, csv.as_deref())
+                .map_err(|e| stage_failure("compare", e))?;
             print!("{table}");
             return Ok(exit::OK);
         }
         None => {}
     }
     if args.show_config {
-        print!("{}", serde_yaml::to_string(&manifest::redacted(&resolved.tree)).unwrap_or_default());
+        print!(
+            "{}",
+            serde_yaml::to_string(&manifest::redacted(&resolved.tree)).unwrap_or_default()
+        );
         return Ok(exit::OK);
     }
     let run_dir = PathBuf::from(&resolved.config.run_dir);
     std::fs::create_dir_all(&run_dir)
         .map_err(|e| Failure::new(exit::FAILURE, format!("run_dir {}: {e}", run_dir.display())))?;
     let stages: &[Stage] = match args.stage {
-        Stage::All => &[Stage::Dataset, Stage::Workload, Stage::Client, Stage::Analysis],
+        Stage::All => &[
+            Stage::Dataset,
+            Stage::Workload,
+            Stage::Client,
+            Stage::Analysis,
+        ],
         s => std::slice::from_ref(match s {
             Stage::Dataset => &Stage::Dataset,
             Stage::Workload => &Stage::Workload,
@@ -112,15 +135,22 @@ fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<
         Stage::Client => {
             let sim = if cfg.client.is_sim() {
                 let bind = "127.0.0.1:0".parse().expect("valid address");
-                let h = bench_sim::spawn(&cfg.sim, cfg.sim.seed.unwrap_or(cfg.seed), bind)
+                let h = bench_sim::spawn_for_run(cfg, bind)
                     .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
                 tracing::info!("client: simulated engine at {}", h.base_url());
                 Some(h)
             } else {
                 None
             };
-            let base_url = sim.as_ref().map(|h| h.base_url()).unwrap_or_else(|| cfg.client.endpoint.clone());
-            let opts = bench_client::RunOptions { base_url, quiet };
+            let base_url = sim
+                .as_ref()
+                .map(|h| h.base_url())
+                .unwrap_or_else(|| cfg.client.endpoint.clone());
+            let opts = bench_client::RunOptions {
+                base_url,
+                quiet,
+                ..Default::default()
+            };
             let res = bench_client::run(cfg, run_dir, &opts);
             if let Some(h) = sim {
                 h.shutdown();
@@ -142,10 +172,18 @@ fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<
         outputs: out.outputs.clone(),
         stats: out.stats.clone(),
     };
-    manifest::record_stage(run_dir, &r.tree, cfg.seed, record, &out.inputs)
-        .map_err(|e| Failure::new(exit::FAILURE, format!("writing manifest in {}: {e}", run_dir.display())))?;
+    manifest::record_stage(run_dir, &r.tree, cfg.seed, record, &out.inputs).map_err(|e| {
+        Failure::new(
+            exit::FAILURE,
+            format!("writing manifest in {}: {e}", run_dir.display()),
+        )
+    })?;
     let stats: Vec<String> = out.stats.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    tracing::info!("{name}: done in {seconds:.2}s -> {} {}", out.outputs.join(", "), stats.join(" "));
+    tracing::info!(
+        "{name}: done in {seconds:.2}s -> {} {}",
+        out.outputs.join(", "),
+        stats.join(" ")
+    );
     if let Some(text) = &out.display {
         println!("{text}");
     }
@@ -156,9 +194,13 @@ fn serve_sim(cfg: &Config, host: &str, port: u16) -> Result<i32, Failure> {
     let bind = format!("{host}:{port}")
         .parse()
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--host {host} --port {port}: {e}")))?;
-    let h = bench_sim::spawn(&cfg.sim, cfg.sim.seed.unwrap_or(cfg.seed), bind)
+    let h = bench_sim::spawn_for_run(cfg, bind)
         .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-    println!("bench sim: serving model `{}` at {} (Ctrl-C stops)", cfg.sim.model, h.base_url());
+    println!(
+        "bench sim: serving model `{}` at {} (Ctrl-C stops)",
+        cfg.sim.model,
+        h.base_url()
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,15 +9,28 @@ use bench_types::manifest::{InputFile, Manifest, StageRecord};
 use sha2::{Digest, Sha256};
 
 /// Header names whose values never reach the manifest.
-const SECRET_HEADERS: [&str; 5] = ["authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"];
+const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "proxy-authorization",
+];
 
 /// The config tree with secret-looking header values replaced.
 pub fn redacted(tree: &serde_json::Value) -> serde_json::Value {
     let mut t = tree.clone();
-    if let Some(h) = t.pointer_mut("/client/headers").and_then(|h| h.as_object_mut()) {
+    if let Some(h) = t
+        .pointer_mut("/client/headers")
+        .and_then(|h| h.as_object_mut())
+    {
         for (k, v) in h.iter_mut() {
             let lk = k.to_ascii_lowercase();
-            if SECRET_HEADERS.contains(&lk.as_str()) || lk.contains("token") || lk.contains("secret") || lk.contains("key") {
+            if SECRET_HEADERS.contains(&lk.as_str())
+                || lk.contains("token")
+                || lk.contains("secret")
+                || lk.contains("key")
+            {
                 *v = serde_json::Value::String("<redacted>".into());
             }
         }
@@ -64,21 +77,31 @@ pub fn record_stage(
     inputs: &[(String, std::path::PathBuf)],
 ) -> std::io::Result<()> {
     let path = run_dir.join(files::MANIFEST);
-    let mut m = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Manifest>(&b).ok()).unwrap_or(Manifest {
-        tool_version: String::new(),
-        seed,
-        config: serde_json::Value::Null,
-        inputs: BTreeMap::new(),
-        stages: Vec::new(),
-        host: BTreeMap::new(),
-    });
+    let mut m = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .unwrap_or(Manifest {
+            tool_version: String::new(),
+            seed,
+            config: serde_json::Value::Null,
+            inputs: BTreeMap::new(),
+            stages: Vec::new(),
+            host: BTreeMap::new(),
+        });
     m.tool_version = env!("CARGO_PKG_VERSION").to_string();
     m.seed = seed;
     m.config = redacted(config);
     m.host = host();
     for (key, p) in inputs {
         let (bytes, sha256) = sha256_file(p)?;
-        m.inputs.insert(key.clone(), InputFile { path: p.display().to_string(), bytes, sha256 });
+        m.inputs.insert(
+            key.clone(),
+            InputFile {
+                path: p.display().to_string(),
+                bytes,
+                sha256,
+            },
+        );
     }
     m.stages.retain(|s| s.stage != stage.stage);
     m.stages.push(stage);
@@ -88,7 +111,10 @@ pub fn record_stage(
 
 /// RFC 3339 UTC for a system time (seconds precision), without a date library.
 pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -101,7 +127,12 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if mo <= 2 { y + 1 } else { y };
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

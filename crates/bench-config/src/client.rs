@@ -22,6 +22,20 @@ pub enum Api {
     Tgi,
 }
 
+/// Which HTTP implementation sends the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// `native` for `http://` endpoints, `reqwest` for `https://`.
+    #[default]
+    Auto,
+    /// The client's own HTTP/1.1 implementation: lowest overhead, the request write and every
+    /// read timed exactly. `http://` only.
+    Native,
+    /// reqwest (hyper) with rustls: HTTPS, proxies from the environment (HTTP_PROXY, ...).
+    Reqwest,
+}
+
 /// `client`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -69,8 +83,27 @@ pub struct ClientConfig {
     pub temperature: Option<f64>,
     /// Also write AIBrix's output.jsonl fields to `<run_dir>/output.jsonl`.
     pub write_aibrix_output: bool,
-    /// Show the progress bar on stderr (`-q` turns it off).
+    /// Show the progress bar on stderr (`-q` turns it off). When stderr is not a terminal a
+    /// status line is logged every few seconds instead.
     pub progress: bool,
+    /// HTTP implementation.
+    pub transport: Transport,
+    /// Ask for the server's token usage in streamed responses (`stream_options.include_usage`).
+    /// Turn off for servers that reject the field.
+    pub stream_usage: bool,
+    /// JSON fields added to (or replacing fields of) every request body, e.g. `{top_k: 1}`.
+    pub extra_body: BTreeMap<String, serde_json::Value>,
+    /// Seconds between flushes of requests.parquet (each flush leaves a complete, readable file);
+    /// a crash loses at most the requests finished since the last flush.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub flush_interval_s: f64,
+    /// Memory budget (MiB) for request bodies prepared ahead of their send time. Small workloads
+    /// are prepared entirely before the run starts; larger ones by a background thread that stays
+    /// this far ahead.
+    #[schemars(range(min = 1))]
+    pub prepare_ahead_mib: u32,
+    /// Keep each response's text in requests.parquet (`output_text` column).
+    pub record_output_text: bool,
 }
 
 impl Default for ClientConfig {
@@ -94,6 +127,12 @@ impl Default for ClientConfig {
             temperature: None,
             write_aibrix_output: false,
             progress: true,
+            transport: Transport::Auto,
+            stream_usage: true,
+            extra_body: BTreeMap::new(),
+            flush_interval_s: 1.0,
+            prepare_ahead_mib: 256,
+            record_output_text: false,
         }
     }
 }
@@ -105,8 +144,14 @@ impl ClientConfig {
     }
 
     pub(crate) fn validate(&self, e: &mut Errors) {
-        if !self.is_sim() && !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
-            e.push("client.endpoint", format!("`{}` is neither `sim` nor an http(s):// URL", self.endpoint));
+        if !(self.is_sim()
+            || self.endpoint.starts_with("http://")
+            || self.endpoint.starts_with("https://"))
+        {
+            e.push(
+                "client.endpoint",
+                format!("`{}` is neither `sim` nor an http(s):// URL", self.endpoint),
+            );
         }
         if let Some(d) = self.duration_limit_s
             && d <= 0.0
@@ -116,7 +161,132 @@ impl ClientConfig {
         if let Some(name) = &self.api_key_env
             && name.is_empty()
         {
-            e.push("client.api_key_env", "is empty; give the name of an environment variable");
+            e.push(
+                "client.api_key_env",
+                "is empty; give the name of an environment variable",
+            );
         }
+        if self.transport == Transport::Native && self.endpoint.starts_with("https://") {
+            e.push("client.transport", "`native` speaks plain http:// only; use `reqwest` (or `auto`) for an https:// endpoint");
+        }
+        if self.max_output_tokens == Some(0) {
+            e.push(
+                "client.max_output_tokens",
+                "0 must be >= 1 (or null for no cap)",
+            );
+        }
+        for (k, v) in &self.headers {
+            let bad_name = k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if bad_name {
+                e.push(
+                    &format!("client.headers.{k}"),
+                    "is not a valid HTTP header name",
+                );
+            } else if v.bytes().any(|b| b == b'\r' || b == b'\n') {
+                e.push(
+                    &format!("client.headers.{k}"),
+                    "value must not contain a line break",
+                );
+            }
+        }
+        for k in self.extra_body.keys() {
+            if ["messages", "prompt", "inputs", "stream"].contains(&k.as_str()) {
+                e.push(&format!("client.extra_body.{k}"), "is set by the client itself (prompt, conversation, client.stream) and cannot be overridden");
+            }
+        }
+        if let Some(r) = &self.routing_strategy
+            && r.bytes().any(|b| b == b'\r' || b == b'\n')
+        {
+            e.push("client.routing_strategy", "must not contain a line break");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn problems(f: impl FnOnce(&mut Config)) -> Vec<String> {
+        let mut c = Config::default();
+        f(&mut c);
+        match c.validate() {
+            Ok(()) => vec![],
+            Err(e) => {
+                e.0.iter()
+                    .map(|x| format!("{}: {}", x.key, x.msg))
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(problems(|_| {}), Vec::<String>::new());
+    }
+
+    #[test]
+    fn client_problems_are_all_reported_with_their_keys() {
+        let p = problems(|c| {
+            c.client.endpoint = "https://api.example.com".into();
+            c.client.transport = super::Transport::Native;
+            c.client.max_output_tokens = Some(0);
+            c.client
+                .headers
+                .insert("X-Bad".into(), "a\r\nInjected: 1".into());
+            c.client.headers.insert("bad name".into(), "x".into());
+            c.client
+                .extra_body
+                .insert("messages".into(), serde_json::json!([]));
+            c.client
+                .extra_body
+                .insert("top_k".into(), serde_json::json!(1));
+            c.client.api_key_env = Some(String::new());
+        });
+        let want = [
+            "client.api_key_env: is empty",
+            "client.transport: `native` speaks plain http:// only",
+            "client.max_output_tokens: 0 must be >= 1",
+            "client.headers.X-Bad: value must not contain a line break",
+            "client.headers.bad name: is not a valid HTTP header name",
+            "client.extra_body.messages: is set by the client itself",
+        ];
+        for w in want {
+            assert!(
+                p.iter().any(|x| x.starts_with(w)),
+                "missing `{w}` in {p:#?}"
+            );
+        }
+        assert_eq!(p.len(), want.len(), "{p:#?}");
+    }
+
+    #[test]
+    fn new_keys_load_from_yaml_overrides() {
+        use crate::{Sources, load};
+        let r = load(&Sources {
+            file: None,
+            overrides: vec![
+                "client.transport=reqwest".into(),
+                "client.extra_body={top_k: 1}".into(),
+                "client.flush_interval_s=0.5".into(),
+                "client.prepare_ahead_mib=64".into(),
+            ],
+            env: false,
+        })
+        .unwrap();
+        let c = &r.config.client;
+        assert_eq!(c.transport, super::Transport::Reqwest);
+        assert_eq!(c.extra_body.get("top_k"), Some(&serde_json::json!(1)));
+        assert_eq!((c.flush_interval_s, c.prepare_ahead_mib), (0.5, 64));
+        let e = load(&Sources {
+            file: None,
+            overrides: vec!["client.flush_interval_s=0".into()],
+            env: false,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("client.flush_interval_s"), "{e}");
     }
 }

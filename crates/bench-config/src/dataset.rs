@@ -1,4 +1,5 @@
-//! `dataset.*`: where prompts come from.
+//! `dataset.*`: where prompts come from. docs/DATASETS.md describes every type, its output
+//! layout and the choices made where the sources are silent.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,20 @@ pub enum DatasetType {
     Random,
     /// A user JSONL with `prompt` (and optional `image_path`, `output_length`).
     Custom,
+}
+
+impl DatasetType {
+    /// The name used in config files (`synthetic_shared`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetType::SyntheticShared => "synthetic_shared",
+            DatasetType::SyntheticMultiturn => "synthetic_multiturn",
+            DatasetType::Sharegpt => "sharegpt",
+            DatasetType::ClientTrace => "client_trace",
+            DatasetType::Random => "random",
+            DatasetType::Custom => "custom",
+        }
+    }
 }
 
 /// `dataset`
@@ -59,49 +74,57 @@ impl Default for DatasetConfig {
     }
 }
 
-/// Shape of a length distribution.
+/// Shape of a length distribution. Every shape is truncated to the configured [min, max]
+/// range (sampled from the distribution conditioned on the range, so no pile-up at the
+/// bounds), then rounded to whole tokens. A std of 0 gives exactly the mean for every shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LengthDistribution {
     /// Every prompt has exactly the mean length (std ignored).
     #[default]
     Fixed,
-    /// Normal(mean, std), clamped to [min, max].
+    /// Normal(mean, std), truncated to [min, max].
     Normal,
-    /// Uniform in [mean - std*sqrt(3), mean + std*sqrt(3)] (so the std is `std`), clamped.
+    /// Uniform in [mean - std*sqrt(3), mean + std*sqrt(3)] (so the std is `std`), truncated.
     Uniform,
-    /// Log-normal with the given mean and std, clamped.
+    /// Log-normal with the given mean and std, truncated.
     Lognormal,
 }
 
-/// `dataset.random`: the "configuration" mode of Bud and SambaNova (max_input_tokens /
-/// max_output_tokens), with optional spread.
+/// `dataset.random`: the "configuration" mode of Bud (max_input_tokens / max_output_tokens)
+/// and SambaNova's synthetic mode (input/output tokens), with optional spread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RandomDataset {
     /// Number of prompts to generate.
     #[schemars(range(min = 1))]
     pub num_prompts: u64,
-    /// Mean prompt length in tokens.
+    /// Mean prompt length in tokens (the exact length when the distribution is fixed).
     #[schemars(range(min = 1))]
     pub input_tokens: u32,
     /// Standard deviation of the prompt length (ignored for `fixed`).
     #[schemars(range(min = 0.0))]
     pub input_std: f64,
+    /// Shortest sampled prompt length in tokens.
+    #[schemars(range(min = 1))]
+    pub input_min: u32,
+    /// Longest sampled prompt length in tokens.
+    #[schemars(range(min = 1))]
+    pub input_max: u32,
     /// Mean output length in tokens (written as each prompt's `output_length`).
     #[schemars(range(min = 1))]
     pub output_tokens: u32,
     /// Standard deviation of the output length (ignored for `fixed`).
     #[schemars(range(min = 0.0))]
     pub output_std: f64,
+    /// Shortest sampled output length in tokens.
+    #[schemars(range(min = 1))]
+    pub output_min: u32,
+    /// Longest sampled output length in tokens.
+    #[schemars(range(min = 1))]
+    pub output_max: u32,
     /// Distribution of both lengths.
     pub distribution: LengthDistribution,
-    /// Lower clamp for sampled lengths.
-    #[schemars(range(min = 1))]
-    pub min_tokens: u32,
-    /// Upper clamp for sampled lengths.
-    #[schemars(range(min = 1))]
-    pub max_tokens: u32,
 }
 
 impl Default for RandomDataset {
@@ -110,37 +133,41 @@ impl Default for RandomDataset {
             num_prompts: 200,
             input_tokens: 512,
             input_std: 0.0,
+            input_min: 1,
+            input_max: 131_072,
             output_tokens: 128,
             output_std: 0.0,
+            output_min: 1,
+            output_max: 131_072,
             distribution: LengthDistribution::Fixed,
-            min_tokens: 1,
-            max_tokens: 32768,
         }
     }
 }
 
-/// One group of AIBrix's controlled shared-prefix generator.
+/// One group of AIBrix's controlled shared-prefix generator (one "config" of its
+/// comma-separated lists).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SharedPrefixGroup {
-    /// Mean prompt length in tokens (prefix + unique part).
+    /// Mean prompt length in tokens (prefix + unique part); Normal, truncated at 1.
     #[schemars(range(min = 1))]
     pub prompt_length: u32,
     /// Std of the prompt length.
     #[serde(default)]
     #[schemars(range(min = 0.0))]
     pub prompt_std: f64,
-    /// Mean fraction of the prompt that is the shared prefix.
+    /// Mean fraction of each prompt that is its group's shared prefix.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub shared_prop: f64,
-    /// Std of the shared fraction.
+    /// Std of the shared fraction (Normal, truncated to [0, 1] of the prompt).
     #[serde(default)]
     #[schemars(range(min = 0.0))]
     pub shared_prop_std: f64,
-    /// Prompts in this group.
+    /// Prompts per prefix (AIBrix's num_samples = num_samples_per_prefix); the group has
+    /// `num_prefix * num_samples` prompts.
     #[schemars(range(min = 1))]
     pub num_samples: u32,
-    /// Distinct prefixes in this group (prompts are spread evenly over them).
+    /// Distinct shared prefixes in this group.
     #[serde(default = "one")]
     #[schemars(range(min = 1))]
     pub num_prefix: u32,
@@ -157,8 +184,10 @@ pub struct SyntheticSharedDataset {
     /// The groups (AIBrix's comma-separated per-config lists, one entry per config).
     pub groups: Vec<SharedPrefixGroup>,
     /// Output length written with each prompt (null: leave to the workload).
+    #[schemars(range(min = 1))]
     pub output_length: Option<u32>,
-    /// Shuffle prompts across groups (AIBrix does).
+    /// Shuffle prompts across groups and prefixes (false: group by group, prefix by prefix,
+    /// as AIBrix's dataset mode writes them).
     pub shuffle: bool,
 }
 
@@ -174,30 +203,35 @@ impl Default for SyntheticSharedDataset {
             num_prefix: 1,
         };
         SyntheticSharedDataset {
-            groups: vec![g(3997, 17.0, 0.95, 12), g(5868, 28.0, 0.97, 8), g(2617, 1338.0, 0.03, 79)],
+            groups: vec![
+                g(3997, 17.0, 0.95, 12),
+                g(5868, 28.0, 0.97, 8),
+                g(2617, 1338.0, 0.03, 79),
+            ],
             output_length: None,
-            shuffle: true,
+            shuffle: false,
         }
     }
 }
 
-/// `dataset.synthetic_multiturn`: sessions with Pareto prompt lengths and Normal turn counts.
+/// `dataset.synthetic_multiturn`: sessions with Pareto prompt lengths and Normal turn counts
+/// (AIBrix's multiturn generator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyntheticMultiturnDataset {
-    /// Mean number of sessions (Normal).
+    /// Mean number of sessions (Normal, truncated toward zero, at least 1).
     #[schemars(range(min = 1.0))]
     pub num_sessions: f64,
     /// Std of the number of sessions (0: exactly `num_sessions`).
     #[schemars(range(min = 0.0))]
     pub num_sessions_std: f64,
-    /// Mean prompt length in tokens (Pareto with this mean and std).
+    /// Mean prompt length in tokens (Pareto with alpha = 2 + 1/r^2, r = std/mean).
     #[schemars(range(min = 1.0))]
     pub prompt_length: f64,
-    /// Std of the prompt length.
+    /// Std parameter of the prompt length (0: every prompt has the mean length).
     #[schemars(range(min = 0.0))]
     pub prompt_std: f64,
-    /// Mean turns per session (Normal, at least 1).
+    /// Mean turns per session (Normal, truncated toward zero, at least 1).
     #[schemars(range(min = 1.0))]
     pub num_turns: f64,
     /// Std of the turns per session.
@@ -205,10 +239,12 @@ pub struct SyntheticMultiturnDataset {
     pub num_turns_std: f64,
     /// Tokens of a prefix shared by every session's first turn (a system prompt); 0 for none.
     pub shared_prefix_length: u32,
-    /// Upper clamp for a sampled prompt length.
+    /// Upper clamp for a sampled prompt length (the shared prefix comes on top).
     #[schemars(range(min = 1))]
     pub max_prompt_length: u32,
-    /// Output length written for every turn (null: leave to the workload).
+    /// Output length per turn, written as each session's `completion_lengths` (null: leave
+    /// to the workload).
+    #[schemars(range(min = 1))]
     pub output_length: Option<u32>,
 }
 
@@ -229,64 +265,309 @@ impl Default for SyntheticMultiturnDataset {
     }
 }
 
+/// What happens to a ShareGPT `system` turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemPrompt {
+    /// Prepend the system text (and a blank line) to the next user prompt, so the tokens the
+    /// server processes are kept.
+    #[default]
+    Fold,
+    /// Drop system turns.
+    Drop,
+}
+
+/// What happens to a ShareGPT turn whose `from` is not a known user, assistant or system
+/// spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownRoles {
+    /// Stop with an error naming the file, position, conversation and role.
+    #[default]
+    Error,
+    /// Drop the turn (counted in the stage's stats).
+    Skip,
+}
+
+/// Layout of the ShareGPT output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SharegptLayout {
+    /// One session per conversation (prompts, completions, and their token lengths).
+    #[default]
+    Sessions,
+    /// One plain prompt per kept turn (output_length = the reference reply's tokens); with
+    /// `max_turns: 1` this is vLLM's first-turn ShareGPT benchmark.
+    Plain,
+}
+
 /// `dataset.sharegpt`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct SharegptDataset {
-    /// ShareGPT JSON file (array of {id, conversations:[{from, value}]}).
+    /// ShareGPT JSON file: an array of {id, conversations:[{from, value}]} (pretty-printed or
+    /// one line), or JSONL with one such object per line.
     pub path: Option<String>,
+    /// Output layout.
+    pub layout: SharegptLayout,
+    /// What to do with `system` turns.
+    pub system_prompt: SystemPrompt,
+    /// What to do with turns whose `from` is not recognised.
+    pub unknown_roles: UnknownRoles,
     /// Drop turns whose prompt is shorter than this many tokens.
     pub min_prompt_tokens: Option<u32>,
     /// Drop turns whose prompt is longer than this many tokens.
     pub max_prompt_tokens: Option<u32>,
+    /// Drop turns whose reference reply is shorter than this many tokens (answered
+    /// conversations only).
+    pub min_completion_tokens: Option<u32>,
     /// Drop turns whose reference reply is longer than this many tokens.
     pub max_completion_tokens: Option<u32>,
-    /// Keep at most this many sessions (in file order).
+    /// Keep at most this many sessions (in file order, after the filters).
+    #[schemars(range(min = 1))]
     pub max_sessions: Option<u64>,
-    /// Keep at most this many turns per session.
+    /// Keep at most this many turns per session (the first ones, after the filters).
+    #[schemars(range(min = 1))]
     pub max_turns: Option<u32>,
+}
+
+/// Which part of a client-output request becomes the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceMessages {
+    /// Every message's content, in order, joined by a blank line: the replayed prompt carries
+    /// the tokens the original request sent (history included).
+    #[default]
+    Joined,
+    /// Only the last user message (the new turn of a multi-turn request).
+    LastUser,
 }
 
 /// `dataset.client_trace`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientTraceDataset {
-    /// Client output file: AIBrix output.jsonl, or a bench run's requests output JSONL.
+    /// Client output file: AIBrix output.jsonl, or the output.jsonl a bench run writes with
+    /// `client.write_aibrix_output`.
     pub path: Option<String>,
+    /// How the request's messages become the prompt text.
+    pub messages: TraceMessages,
 }
 
 /// `dataset.custom`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct CustomDataset {
-    /// JSONL with `prompt` (required), optional `image_path`, `output_length`.
+    /// JSONL with `prompt` (required), optional `image_path` (relative to the JSONL file's
+    /// directory), `output_length`.
     pub path: Option<String>,
 }
 
 impl DatasetConfig {
+    /// The config key and value of the input file the selected type reads, if any.
+    pub fn input_path(&self) -> Option<(&'static str, &str)> {
+        let (key, v) = match self.kind {
+            DatasetType::Sharegpt => ("dataset.sharegpt.path", &self.sharegpt.path),
+            DatasetType::ClientTrace => ("dataset.client_trace.path", &self.client_trace.path),
+            DatasetType::Custom => ("dataset.custom.path", &self.custom.path),
+            _ => return None,
+        };
+        v.as_deref().map(|p| (key, p))
+    }
+
     pub(crate) fn validate(&self, e: &mut Errors) {
         let need = |e: &mut Errors, key: &str, v: &Option<String>| {
             if v.as_deref().is_none_or(str::is_empty) {
-                e.push(key, format!("is required when dataset.type is {}", key.split('.').nth(1).unwrap_or("")));
+                e.push(
+                    key,
+                    format!(
+                        "is required when dataset.type is {}",
+                        key.split('.').nth(1).unwrap_or("")
+                    ),
+                );
             }
         };
         match self.kind {
             DatasetType::Sharegpt => need(e, "dataset.sharegpt.path", &self.sharegpt.path),
-            DatasetType::ClientTrace => need(e, "dataset.client_trace.path", &self.client_trace.path),
+            DatasetType::ClientTrace => {
+                need(e, "dataset.client_trace.path", &self.client_trace.path)
+            }
             DatasetType::Custom => need(e, "dataset.custom.path", &self.custom.path),
             DatasetType::SyntheticShared if self.synthetic_shared.groups.is_empty() => {
-                e.push("dataset.synthetic_shared.groups", "needs at least one group");
+                e.push(
+                    "dataset.synthetic_shared.groups",
+                    "needs at least one group",
+                );
             }
             _ => {}
         }
         let r = &self.random;
-        if r.min_tokens > r.max_tokens {
-            e.push("dataset.random.min_tokens", format!("{} is above dataset.random.max_tokens ({})", r.min_tokens, r.max_tokens));
+        for (name, mean, min, max) in [
+            ("input", r.input_tokens, r.input_min, r.input_max),
+            ("output", r.output_tokens, r.output_min, r.output_max),
+        ] {
+            if min > max {
+                e.push(
+                    &format!("dataset.random.{name}_min"),
+                    format!("{min} is above dataset.random.{name}_max ({max})"),
+                );
+            } else if mean < min || mean > max {
+                e.push(
+                    &format!("dataset.random.{name}_tokens"),
+                    format!("{mean} is outside [dataset.random.{name}_min, dataset.random.{name}_max] = [{min}, {max}]"),
+                );
+            }
         }
-        if let (Some(a), Some(b)) = (self.sharegpt.min_prompt_tokens, self.sharegpt.max_prompt_tokens)
+        let s = &self.sharegpt;
+        if let (Some(a), Some(b)) = (s.min_prompt_tokens, s.max_prompt_tokens)
             && a > b
         {
-            e.push("dataset.sharegpt.min_prompt_tokens", format!("{a} is above dataset.sharegpt.max_prompt_tokens ({b})"));
+            e.push(
+                "dataset.sharegpt.min_prompt_tokens",
+                format!("{a} is above dataset.sharegpt.max_prompt_tokens ({b})"),
+            );
         }
+        if let (Some(a), Some(b)) = (s.min_completion_tokens, s.max_completion_tokens)
+            && a > b
+        {
+            e.push(
+                "dataset.sharegpt.min_completion_tokens",
+                format!("{a} is above dataset.sharegpt.max_completion_tokens ({b})"),
+            );
+        }
+        let m = &self.synthetic_multiturn;
+        for (key, v) in [
+            ("num_sessions", m.num_sessions),
+            ("num_sessions_std", m.num_sessions_std),
+            ("prompt_length", m.prompt_length),
+            ("prompt_std", m.prompt_std),
+            ("num_turns", m.num_turns),
+            ("num_turns_std", m.num_turns_std),
+        ] {
+            if !v.is_finite() {
+                e.push(
+                    &format!("dataset.synthetic_multiturn.{key}"),
+                    format!("{v} is not a finite number"),
+                );
+            }
+        }
+        if m.num_sessions.is_finite() && m.num_sessions > 1e8 {
+            e.push(
+                "dataset.synthetic_multiturn.num_sessions",
+                format!("{} is above the limit of 1e8", m.num_sessions),
+            );
+        }
+        for (i, g) in self.synthetic_shared.groups.iter().enumerate() {
+            let total = u64::from(g.num_samples) * u64::from(g.num_prefix);
+            if total > 100_000_000 {
+                e.push(
+                    &format!("dataset.synthetic_shared.groups[{i}].num_samples"),
+                    format!("num_samples * num_prefix = {total} prompts is above the limit of 1e8"),
+                );
+            }
+            if !g.prompt_std.is_finite() || !g.shared_prop_std.is_finite() {
+                e.push(
+                    &format!("dataset.synthetic_shared.groups[{i}].prompt_std"),
+                    "std values must be finite",
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(d: &DatasetConfig) -> Vec<String> {
+        let mut e = Errors::default();
+        d.validate(&mut e);
+        e.0.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(errors(&DatasetConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn random_ranges_are_checked() {
+        let mut d = DatasetConfig::default();
+        d.random.input_min = 600;
+        d.random.output_max = 10;
+        let e = errors(&d);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("`dataset.random.input_tokens`: 512 is outside"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("`dataset.random.output_tokens`: 128 is outside"),
+            "{e:?}"
+        );
+        d.random.input_min = 2000;
+        d.random.input_max = 1000;
+        assert!(
+            errors(&d)[0].starts_with("`dataset.random.input_min`: 2000 is above"),
+            "{:?}",
+            errors(&d)
+        );
+    }
+
+    #[test]
+    fn input_path_follows_type() {
+        let mut d = DatasetConfig::default();
+        assert_eq!(d.input_path(), None);
+        d.kind = DatasetType::Custom;
+        d.custom.path = Some("x.jsonl".into());
+        assert_eq!(d.input_path(), Some(("dataset.custom.path", "x.jsonl")));
+        assert_eq!(DatasetType::ClientTrace.as_str(), "client_trace");
+    }
+
+    #[test]
+    fn keys_load_from_overrides_with_ranges_checked() {
+        let load = |o: &[&str]| {
+            crate::load(&crate::Sources {
+                file: None,
+                overrides: o.iter().map(|s| s.to_string()).collect(),
+                env: false,
+            })
+        };
+        let r = load(&[
+            "dataset.type=sharegpt",
+            "dataset.sharegpt.path=sg.json",
+            "dataset.sharegpt.layout=plain",
+            "dataset.sharegpt.system_prompt=drop",
+            "dataset.sharegpt.max_turns=1",
+            "dataset.client_trace.messages=last_user",
+            "dataset.random.distribution=lognormal",
+        ])
+        .unwrap();
+        let d = &r.config.dataset;
+        assert_eq!(d.sharegpt.layout, SharegptLayout::Plain);
+        assert_eq!(d.sharegpt.system_prompt, SystemPrompt::Drop);
+        assert_eq!(d.sharegpt.max_turns, Some(1));
+        assert_eq!(d.client_trace.messages, TraceMessages::LastUser);
+        assert_eq!(d.random.distribution, LengthDistribution::Lognormal);
+        let e = load(&["dataset.sharegpt.max_turns=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dataset.sharegpt.max_turns"), "{e}");
+        let e = load(&["dataset.sharegpt.layuot=plain"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `layout`"), "{e}");
+    }
+
+    #[test]
+    fn completion_filters_are_ordered() {
+        let mut d = DatasetConfig::default();
+        d.sharegpt.min_completion_tokens = Some(10);
+        d.sharegpt.max_completion_tokens = Some(5);
+        let e = errors(&d);
+        assert!(
+            e[0].contains("dataset.sharegpt.min_completion_tokens"),
+            "{e:?}"
+        );
     }
 }

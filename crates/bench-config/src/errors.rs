@@ -30,7 +30,11 @@ pub struct Errors(pub Vec<ConfigError>);
 impl Errors {
     /// Records a problem with `key`.
     pub fn push(&mut self, key: &str, msg: impl Into<String>) {
-        self.0.push(ConfigError { key: key.to_string(), msg: msg.into(), origin: None });
+        self.0.push(ConfigError {
+            key: key.to_string(),
+            msg: msg.into(),
+            origin: None,
+        });
     }
     /// Whether nothing is wrong.
     pub fn is_empty(&self) -> bool {

@@ -44,35 +44,60 @@ impl Provider for Override {
         let nested = figment::util::nest(&self.key, self.value.clone());
         match nested {
             FValue::Dict(_, d) => Ok(Profile::Default.collect(d)),
-            _ => Err(figment::Error::from(format!("override key `{}` is empty", self.key))),
+            _ => Err(figment::Error::from(format!(
+                "override key `{}` is empty",
+                self.key
+            ))),
         }
     }
 }
 
 fn parse_override(s: &str) -> Result<Override, LoadError> {
-    let (k, v) = s.split_once('=').ok_or_else(|| LoadError::Override(s.to_string()))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| LoadError::Override(s.to_string()))?;
     let key = k.trim();
     let valid = !key.is_empty()
-        && key.split('.').all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        && key.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
     if !valid {
         return Err(LoadError::Override(s.to_string()));
     }
     let value: FValue = if v.trim().is_empty() {
         FValue::from(String::new())
     } else {
-        serde_yaml::from_str(v).map_err(|e| LoadError::File(format!("--override `{s}`: value is not valid YAML: {e}")))?
+        serde_yaml::from_str(v).map_err(|e| {
+            LoadError::File(format!("--override `{s}`: value is not valid YAML: {e}"))
+        })?
     };
-    Ok(Override { key: key.to_string(), value })
+    Ok(Override {
+        key: key.to_string(),
+        value,
+    })
 }
 
 fn read_yaml_file(path: &Path) -> Result<String, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::File(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::File(format!("{}: {e}", path.display())))?;
     match serde_yaml::from_str::<serde_yaml::Value>(&text) {
         Ok(serde_yaml::Value::Mapping(_)) | Ok(serde_yaml::Value::Null) => Ok(text),
-        Ok(_) => Err(LoadError::File(format!("{}: the top level must be a mapping of keys", path.display()))),
+        Ok(_) => Err(LoadError::File(format!(
+            "{}: the top level must be a mapping of keys",
+            path.display()
+        ))),
         Err(e) => {
-            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-            Err(LoadError::File(format!("{}{at}: not valid YAML: {e}", path.display())))
+            let at = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            Err(LoadError::File(format!(
+                "{}{at}: not valid YAML: {e}",
+                path.display()
+            )))
         }
     }
 }
@@ -110,7 +135,9 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
     for o in &src.overrides {
         fig = fig.merge(parse_override(o)?);
     }
-    let mut tree: serde_json::Value = fig.extract().map_err(|e| LoadError::File(format!("config: {e}")))?;
+    let mut tree: serde_json::Value = fig
+        .extract()
+        .map_err(|e| LoadError::File(format!("config: {e}")))?;
 
     let mut errors = Errors::default();
     template::resolve(&mut tree, &mut errors);
@@ -119,9 +146,15 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
         return Err(LoadError::Invalid(with_origins(errors, &fig)));
     }
     let config: Config = serde_json::from_value(tree.clone()).map_err(|e| {
-        LoadError::Invalid(Errors(vec![ConfigError { key: "(config)".into(), msg: e.to_string(), origin: None }]))
+        LoadError::Invalid(Errors(vec![ConfigError {
+            key: "(config)".into(),
+            msg: e.to_string(),
+            origin: None,
+        }]))
     })?;
-    config.validate().map_err(|e| LoadError::Invalid(with_origins(e, &fig)))?;
+    config
+        .validate()
+        .map_err(|e| LoadError::Invalid(with_origins(e, &fig)))?;
     let tree = serde_json::to_value(&config).expect("config serializes");
     Ok(Resolved { config, tree })
 }
@@ -144,7 +177,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("config.yaml");
         std::fs::write(&p, yaml).unwrap();
-        load(&Sources { file: Some(p), overrides: overrides.iter().map(|s| s.to_string()).collect(), env: false })
+        load(&Sources {
+            file: Some(p),
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            env: false,
+        })
     }
 
     fn errs(r: Result<Resolved, LoadError>) -> Vec<String> {
@@ -163,7 +200,15 @@ mod tests {
 
     #[test]
     fn overrides_beat_file_and_parse_as_yaml() {
-        let r = load_str("seed: 3\nworkload:\n  constant:\n    target_qps: 1\n", &["workload.constant.target_qps=2.5", "dataset.type=sharegpt", "dataset.sharegpt.path=/x.json"]).unwrap();
+        let r = load_str(
+            "seed: 3\nworkload:\n  constant:\n    target_qps: 1\n",
+            &[
+                "workload.constant.target_qps=2.5",
+                "dataset.type=sharegpt",
+                "dataset.sharegpt.path=/x.json",
+            ],
+        )
+        .unwrap();
         assert_eq!(r.config.seed, 3);
         assert_eq!(r.config.workload.constant.target_qps, 2.5);
         assert_eq!(r.config.dataset.kind, crate::dataset::DatasetType::Sharegpt);
@@ -177,18 +222,33 @@ mod tests {
         ));
         let all = e.join("\n");
         assert!(all.contains("`seed`"), "{all}");
-        assert!(all.contains("`workload.type`") && all.contains("constant"), "{all}");
-        assert!(all.contains("`workload.constant.target_qsp`: unknown key; did you mean `target_qps`"), "{all}");
+        assert!(
+            all.contains("`workload.type`") && all.contains("constant"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`workload.constant.target_qsp`: unknown key; did you mean `target_qps`"),
+            "{all}"
+        );
         assert!(all.contains("`workload.constant.burstiness`"), "{all}");
-        assert!(all.contains("`client.timeout_s`: expected a number"), "{all}");
-        assert!(all.contains("`dataset.random.num_prompts`") && all.contains("--override"), "{all}");
+        assert!(
+            all.contains("`client.timeout_s`: expected a number"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`dataset.random.num_prompts`") && all.contains("--override"),
+            "{all}"
+        );
         assert_eq!(e.len(), 6, "{all}");
     }
 
     #[test]
     fn unknown_key_at_wrong_level_suggests_full_path() {
         let e = errs(load_str("workload:\n  target_qps: 3\n", &[]));
-        assert!(e[0].contains("did you mean `workload.constant.target_qps`"), "{e:?}");
+        assert!(
+            e[0].contains("did you mean `workload.constant.target_qps`"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -197,7 +257,10 @@ mod tests {
         let r = load_str("run_dir: ${HOME}/${workload.type}-${seed}\nseed: 9\n", &[]).unwrap();
         assert_eq!(r.config.run_dir, format!("{home}/constant-9"));
         let e = errs(load_str("run_dir: ${NOPE_NOT_SET_ANYWHERE}\n", &[]));
-        assert!(e[0].contains("`run_dir`") && e[0].contains("NOPE_NOT_SET_ANYWHERE"), "{e:?}");
+        assert!(
+            e[0].contains("`run_dir`") && e[0].contains("NOPE_NOT_SET_ANYWHERE"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -209,6 +272,9 @@ mod tests {
     #[test]
     fn cross_field_rules() {
         let e = errs(load_str("dataset:\n  type: sharegpt\n", &[]));
-        assert!(e[0].contains("`dataset.sharegpt.path`: is required"), "{e:?}");
+        assert!(
+            e[0].contains("`dataset.sharegpt.path`: is required"),
+            "{e:?}"
+        );
     }
 }

@@ -11,10 +11,12 @@ use crate::errors::Errors;
 
 fn root() -> &'static Value {
     static S: OnceLock<Value> = OnceLock::new();
-    S.get_or_init(|| serde_json::to_value(schemars::schema_for!(Config)).expect("schema serializes"))
+    S.get_or_init(|| {
+        serde_json::to_value(schemars::schema_for!(Config)).expect("schema serializes")
+    })
 }
 
-fn resolve<'a>(s: &'a Value) -> &'a Value {
+fn resolve(s: &Value) -> &Value {
     let mut cur = s;
     while let Some(r) = cur.get("$ref").and_then(Value::as_str) {
         let name = r.rsplit('/').next().unwrap_or(r);
@@ -28,7 +30,9 @@ fn resolve<'a>(s: &'a Value) -> &'a Value {
 
 /// Alternatives of a schema node (anyOf/oneOf), if it has them.
 fn alternatives(s: &Value) -> Option<&Vec<Value>> {
-    s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array)
+    s.get("anyOf")
+        .or_else(|| s.get("oneOf"))
+        .and_then(Value::as_array)
 }
 
 fn types(s: &Value) -> Vec<&str> {
@@ -67,12 +71,29 @@ fn type_matches(t: &str, v: &Value) -> bool {
 fn describe_type(s: &Value) -> String {
     let s = resolve(s);
     if let Some(vals) = enum_values(s) {
-        return vals.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join("|");
+        return vals
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join("|");
     }
     if let Some(alts) = alternatives(s) {
-        let parts: Vec<String> = alts.iter().map(describe_type).filter(|t| t != "null").collect();
+        let is_null = |a: &&Value| types(resolve(a)) == ["null"];
+        let parts: Vec<String> = alts
+            .iter()
+            .filter(|a| !is_null(a))
+            .map(describe_type)
+            .collect();
         let nullable = alts.iter().any(|a| types(resolve(a)).contains(&"null"));
-        return format!("{}{}", parts.join(" or "), if nullable { " (or null)" } else { "" });
+        return format!(
+            "{}{}",
+            parts.join(" or "),
+            if nullable { " (or null)" } else { "" }
+        );
     }
     let ts = types(s);
     let nullable = ts.contains(&"null");
@@ -84,7 +105,12 @@ fn describe_type(s: &Value) -> String {
             "number" => "number".to_string(),
             "boolean" => "bool".to_string(),
             "string" => "string".to_string(),
-            "array" => format!("list of {}", s.get("items").map(describe_type).unwrap_or_else(|| "any".into())),
+            "array" => format!(
+                "list of {}",
+                s.get("items")
+                    .map(describe_type)
+                    .unwrap_or_else(|| "any".into())
+            ),
             "object" => {
                 if s.get("properties").is_some() {
                     "mapping".to_string()
@@ -98,7 +124,11 @@ fn describe_type(s: &Value) -> String {
     if base.is_empty() {
         base.push("any".into());
     }
-    format!("{}{}", base.join("|"), if nullable { " (or null)" } else { "" })
+    format!(
+        "{}{}",
+        base.join("|"),
+        if nullable { " (or null)" } else { "" }
+    )
 }
 
 fn format_int(s: &Value) -> &str {
@@ -125,7 +155,11 @@ fn enum_values(s: &Value) -> Option<Vec<Value>> {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 /// Checks `tree` against the config schema; pushes one error per problem.
@@ -137,13 +171,23 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Errors) {
     let s = resolve(schema);
     if let Some(vals) = enum_values(s) {
         if !vals.contains(v) {
-            let list = vals.iter().map(|x| x.as_str().map(|s| format!("`{s}`")).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>();
+            let list = vals
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(|s| format!("`{s}`"))
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect::<Vec<_>>();
             let hint = v
                 .as_str()
                 .and_then(|got| closest(got, vals.iter().filter_map(Value::as_str)))
                 .map(|c| format!("; did you mean `{c}`?"))
                 .unwrap_or_default();
-            errors.push(path, format!("{} is not one of {}{hint}", show(v), list.join(", ")));
+            errors.push(
+                path,
+                format!("{} is not one of {}{hint}", show(v), list.join(", ")),
+            );
         }
         return;
     }
@@ -181,7 +225,15 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Errors) {
                 o => o,
             })
             .collect();
-        errors.push(path, format!("expected {}, got {} {}", want.join(" or "), kind_of(v), show(v)));
+        errors.push(
+            path,
+            format!(
+                "expected {}, got {} {}",
+                want.join(" or "),
+                kind_of(v),
+                show(v)
+            ),
+        );
         return;
     }
     match v {
@@ -200,14 +252,23 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Errors) {
 
 fn show(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 40 { format!("{}...", &s[..40]) } else { s }
+    if s.len() > 40 {
+        format!("{}...", &s[..40])
+    } else {
+        s
+    }
 }
 
 fn check_range(s: &Value, v: &Value, path: &str, errors: &mut Errors) {
     let x = v.as_f64().unwrap_or(0.0);
     let lim = |k: &str| s.get(k).and_then(Value::as_f64);
     let unsigned = format_int(s) == "unsigned integer";
-    if (unsigned || s.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint"))) && x < 0.0 {
+    if (unsigned
+        || s.get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.starts_with("uint")))
+        && x < 0.0
+    {
         errors.push(path, format!("{} must not be negative", show(v)));
         return;
     }
@@ -280,14 +341,24 @@ fn unknown_key_msg(k: &str, path: &str, props: Option<&Map<String, Value>>) -> S
     // The same name elsewhere in the tree (`workload.target_qps` -> `workload.constant.target_qps`).
     let mut all = Vec::new();
     list_keys(root(), "", &mut all);
-    let exact: Vec<&String> = all.iter().map(|(p, _)| p).filter(|p| p.rsplit('.').next() == Some(k)).collect();
-    let under: Vec<&&String> = exact.iter().filter(|p| path.is_empty() || p.starts_with(&format!("{path}."))).collect();
+    let exact: Vec<&String> = all
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.rsplit('.').next() == Some(k))
+        .collect();
+    let under: Vec<&&String> = exact
+        .iter()
+        .filter(|p| path.is_empty() || p.starts_with(&format!("{path}.")))
+        .collect();
     if let Some(p) = under.first().or(exact.first().as_ref()) {
         return format!("unknown key; did you mean `{p}`?");
     }
     match props {
         Some(ps) if !ps.is_empty() => {
-            format!("unknown key; valid keys here: {}", ps.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+            format!(
+                "unknown key; valid keys here: {}",
+                ps.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+            )
         }
         _ => "unknown key".to_string(),
     }
@@ -343,16 +414,25 @@ pub fn help_text() -> String {
         let default = if path.contains("[]") {
             String::new()
         } else {
-            crate::template::lookup(&defaults, &path).map(|v| format!("  [default: {}]", compact(v))).unwrap_or_default()
+            crate::template::lookup(&defaults, &path)
+                .map(|v| format!("  [default: {}]", compact(v)))
+                .unwrap_or_default()
         };
-        out.push_str(&format!("{path}  <{}>{default}\n    {desc}\n", describe_type(&s)));
+        out.push_str(&format!(
+            "{path}  <{}>{default}\n    {desc}\n",
+            describe_type(&s)
+        ));
     }
     out
 }
 
 fn compact(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 60 { format!("{}...", &s[..60]) } else { s }
+    if s.len() > 60 {
+        format!("{}...", &s[..60])
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ pub fn resolve(tree: &mut Value, errors: &mut Errors) {
     let mut paths = Vec::new();
     collect_string_paths(&snapshot, String::new(), &mut paths);
     for path in paths {
-        let Some(Value::String(s)) = lookup(&snapshot, &path) else { continue };
+        let Some(Value::String(s)) = lookup(&snapshot, &path) else {
+            continue;
+        };
         if !s.contains('$') {
             continue;
         }
@@ -36,7 +38,11 @@ fn collect_string_paths(v: &Value, prefix: String, out: &mut Vec<String>) {
         Value::String(_) => out.push(prefix),
         Value::Object(m) => {
             for (k, v) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 collect_string_paths(v, p, out);
             }
         }
@@ -61,7 +67,10 @@ mod either {
     pub fn segments(path: &str) -> Vec<Seg<'_>> {
         let mut out = Vec::new();
         for part in path.split('.') {
-            let (name, rest) = part.split_once('[').map(|(a, b)| (a, Some(b))).unwrap_or((part, None));
+            let (name, rest) = part
+                .split_once('[')
+                .map(|(a, b)| (a, Some(b)))
+                .unwrap_or((part, None));
             if !name.is_empty() {
                 out.push(Seg::Key(name));
             }
@@ -116,14 +125,26 @@ fn expand(tree: &Value, s: &str, stack: &mut Vec<String>) -> Result<Value, Strin
             out.push('$');
             rest = r;
         } else if let Some(r) = after.strip_prefix('{') {
-            let end = r.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+            let end = r
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
             let v = resolve_name(tree, &r[..end], stack)?;
             match v {
                 Value::String(x) => out.push_str(&x),
                 Value::Number(n) => out.push_str(&n.to_string()),
                 Value::Bool(b) => out.push_str(&b.to_string()),
-                Value::Null => return Err(format!("`${{{}}}` is null and cannot be part of a string", &r[..end])),
-                _ => return Err(format!("`${{{}}}` is a list or mapping and cannot be part of a string", &r[..end])),
+                Value::Null => {
+                    return Err(format!(
+                        "`${{{}}}` is null and cannot be part of a string",
+                        &r[..end]
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "`${{{}}}` is a list or mapping and cannot be part of a string",
+                        &r[..end]
+                    ));
+                }
             }
             rest = &r[end + 1..];
         } else {
@@ -159,6 +180,8 @@ fn resolve_name(tree: &Value, name: &str, stack: &mut Vec<String>) -> Result<Val
             Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
             _ => Value::String(val),
         }),
-        Err(_) => Err(format!("`${{{name}}}` is neither a config key nor a set environment variable")),
+        Err(_) => Err(format!(
+            "`${{{name}}}` is neither a config key nor a set environment variable"
+        )),
     }
 }

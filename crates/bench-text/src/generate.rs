@@ -40,7 +40,10 @@ pub struct TextGen {
 
 impl std::fmt::Debug for TextGen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextGen").field("tokenizer", &self.tok.spec()).field("chunks", &self.vocab.chunks.len()).finish()
+        f.debug_struct("TextGen")
+            .field("tokenizer", &self.tok.spec())
+            .field("chunks", &self.vocab.chunks.len())
+            .finish()
     }
 }
 
@@ -66,7 +69,10 @@ impl TextGen {
         };
         let mut classes = Vec::new();
         for list in [NOUNS, PLURALS, ADJECTIVES, VERBS, GERUNDS, ADVERBS, FIELDS] {
-            let mut ids: Vec<u32> = list.iter().filter_map(|w| intern(format!(" {w}"), &mut chunks)).collect();
+            let mut ids: Vec<u32> = list
+                .iter()
+                .filter_map(|w| intern(format!(" {w}"), &mut chunks))
+                .collect();
             ids.sort_unstable();
             ids.dedup();
             classes.push(ids);
@@ -81,7 +87,11 @@ impl TextGen {
                     }
                     slots.push(Slot::Class(c as u8));
                 } else {
-                    let chunk = if matches!(part, "." | "," | "?") { part.to_string() } else { format!(" {part}") };
+                    let chunk = if matches!(part, "." | "," | "?") {
+                        part.to_string()
+                    } else {
+                        format!(" {part}")
+                    };
                     match intern(chunk, &mut chunks) {
                         Some(i) => slots.push(Slot::Lit(i)),
                         None => continue 'tpl,
@@ -109,7 +119,15 @@ impl TextGen {
                 ),
             });
         }
-        Ok(TextGen { vocab: Arc::new(Vocab { chunks, classes, templates, starters }), tok: tok.clone() })
+        Ok(TextGen {
+            vocab: Arc::new(Vocab {
+                chunks,
+                classes,
+                templates,
+                starters,
+            }),
+            tok: tok.clone(),
+        })
     }
 
     /// The tokenizer the vocabulary was built for.
@@ -118,7 +136,13 @@ impl TextGen {
     }
 
     /// Appends the chunk ids of `n` chunks of running text to `out`, starting a sentence.
-    fn chunk_stream(&self, rng: &mut impl Rng, n: usize, first_is_starter: bool, out: &mut Vec<u32>) {
+    fn chunk_stream(
+        &self,
+        rng: &mut impl Rng,
+        n: usize,
+        first_is_starter: bool,
+        out: &mut Vec<u32>,
+    ) {
         let v = &*self.vocab;
         let mut bits = 0u64;
         let mut left = 0u32;
@@ -161,7 +185,11 @@ impl TextGen {
         let chunks = &self.vocab.chunks;
         for (k, &i) in ids.iter().enumerate() {
             let c = &chunks[i as usize];
-            if k == 0 && !leading_space { out.push_str(c.trim_start()) } else { out.push_str(c) }
+            if k == 0 && !leading_space {
+                out.push_str(c.trim_start())
+            } else {
+                out.push_str(c)
+            }
         }
     }
 
@@ -178,7 +206,13 @@ impl TextGen {
     /// Like [`generate`](Self::generate), appending to `out`; with `leading_space` the text
     /// starts with a space so it can follow other generated text without changing either's
     /// token count. Returns the token count of the appended text.
-    pub fn generate_into(&self, rng: &mut impl Rng, tokens: usize, leading_space: bool, out: &mut String) -> usize {
+    pub fn generate_into(
+        &self,
+        rng: &mut impl Rng,
+        tokens: usize,
+        leading_space: bool,
+        out: &mut String,
+    ) -> usize {
         if tokens == 0 {
             return 0;
         }
@@ -227,7 +261,14 @@ impl TextGen {
     }
 
     /// Appends the first `take` tokens of block `hash_id` (of `block_tokens`) to `out`.
-    pub fn block_into(&self, seed: u64, hash_id: u64, block_tokens: usize, take: usize, out: &mut String) {
+    pub fn block_into(
+        &self,
+        seed: u64,
+        hash_id: u64,
+        block_tokens: usize,
+        take: usize,
+        out: &mut String,
+    ) {
         let mut rng = StdRng::seed_from_u64(mix(seed, hash_id, block_tokens as u64));
         let mut ids = Vec::with_capacity(block_tokens);
         self.chunk_stream(&mut rng, block_tokens, false, &mut ids);
@@ -235,7 +276,13 @@ impl TextGen {
     }
 
     /// The first `take` tokens of block `hash_id`.
-    pub fn block_prefix(&self, seed: u64, hash_id: u64, block_tokens: usize, take: usize) -> String {
+    pub fn block_prefix(
+        &self,
+        seed: u64,
+        hash_id: u64,
+        block_tokens: usize,
+        take: usize,
+    ) -> String {
         let mut s = String::new();
         self.block_into(seed, hash_id, block_tokens, take, &mut s);
         s
@@ -243,10 +290,21 @@ impl TextGen {
 
     /// A whole prompt from shared blocks: all of `hash_ids`' blocks, the last one cut so the
     /// prompt is `prompt_tokens` long (when `prompt_tokens` is within the last block).
-    pub fn blocks_prompt(&self, seed: u64, hash_ids: &[u64], block_tokens: usize, prompt_tokens: usize, out: &mut String) {
+    pub fn blocks_prompt(
+        &self,
+        seed: u64,
+        hash_ids: &[u64],
+        block_tokens: usize,
+        prompt_tokens: usize,
+        out: &mut String,
+    ) {
         for (i, &h) in hash_ids.iter().enumerate() {
             let before = i * block_tokens;
-            let take = if i + 1 == hash_ids.len() { prompt_tokens.saturating_sub(before).clamp(1, block_tokens) } else { block_tokens };
+            let take = if i + 1 == hash_ids.len() {
+                prompt_tokens.saturating_sub(before).clamp(1, block_tokens)
+            } else {
+                block_tokens
+            };
             self.block_into(seed, h, block_tokens, take, out);
         }
     }
@@ -265,7 +323,10 @@ mod tests {
     use super::*;
 
     fn gens() -> Vec<TextGen> {
-        ["builtin:cl100k_base", "builtin:o200k_base"].iter().map(|s| TextGen::new(&Tokenizer::load(s).unwrap()).unwrap()).collect()
+        ["builtin:cl100k_base", "builtin:o200k_base"]
+            .iter()
+            .map(|s| TextGen::new(&Tokenizer::load(s).unwrap()).unwrap())
+            .collect()
     }
 
     #[test]
@@ -275,7 +336,12 @@ mod tests {
             for n in [1usize, 2, 3, 5, 17, 100, 511, 512, 1000, 4097] {
                 let (text, c) = g.generate(&mut rng, n);
                 assert_eq!(c, n);
-                assert_eq!(g.tokenizer().count(&text), n, "{}: {n} tokens: {text:?}", g.tokenizer().spec());
+                assert_eq!(
+                    g.tokenizer().count(&text),
+                    n,
+                    "{}: {n} tokens: {text:?}",
+                    g.tokenizer().spec()
+                );
                 assert!(!text.starts_with(' '));
             }
         }

@@ -22,7 +22,9 @@ pub struct Tokenizer {
 
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokenizer").field("spec", &self.spec).finish()
+        f.debug_struct("Tokenizer")
+            .field("spec", &self.spec)
+            .finish()
     }
 }
 
@@ -30,12 +32,17 @@ impl Tokenizer {
     /// Loads `builtin:cl100k_base`, `builtin:o200k_base`, or a Hugging Face tokenizer.json
     /// (a file, or a directory holding `tokenizer.json`).
     pub fn load(spec: &str) -> Result<Self, TextError> {
-        let err = |msg: String| TextError::Tokenizer { spec: spec.to_string(), msg };
+        let err = |msg: String| TextError::Tokenizer {
+            spec: spec.to_string(),
+            msg,
+        };
         let kind = match spec {
             "builtin:cl100k_base" => Kind::Tiktoken(tiktoken_rs::cl100k_base_singleton()),
             "builtin:o200k_base" => Kind::Tiktoken(tiktoken_rs::o200k_base_singleton()),
             s if s.starts_with("builtin:") => {
-                return Err(err("unknown builtin; expected builtin:cl100k_base or builtin:o200k_base".into()));
+                return Err(err(
+                    "unknown builtin; expected builtin:cl100k_base or builtin:o200k_base".into(),
+                ));
             }
             path => {
                 let mut p = Path::new(path).to_path_buf();
@@ -43,13 +50,20 @@ impl Tokenizer {
                     p = p.join("tokenizer.json");
                 }
                 if !p.is_file() {
-                    return Err(err(format!("{} is not a file (give builtin:cl100k_base or a path to tokenizer.json)", p.display())));
+                    return Err(err(format!(
+                        "{} is not a file (give builtin:cl100k_base or a path to tokenizer.json)",
+                        p.display()
+                    )));
                 }
-                let t = tokenizers::Tokenizer::from_file(&p).map_err(|e| err(format!("{}: {e}", p.display())))?;
+                let t = tokenizers::Tokenizer::from_file(&p)
+                    .map_err(|e| err(format!("{}: {e}", p.display())))?;
                 Kind::Hf(Arc::new(t))
             }
         };
-        Ok(Tokenizer { kind, spec: spec.to_string() })
+        Ok(Tokenizer {
+            kind,
+            spec: spec.to_string(),
+        })
     }
 
     /// The spec this tokenizer was loaded from.
@@ -67,7 +81,10 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Vec<u32> {
         match &self.kind {
             Kind::Tiktoken(b) => b.encode_ordinary(text),
-            Kind::Hf(t) => t.encode_fast(text, false).map(|e| e.get_ids().to_vec()).unwrap_or_default(),
+            Kind::Hf(t) => t
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .unwrap_or_default(),
         }
     }
 
@@ -100,7 +117,10 @@ impl Tokenizer {
         if ids.len() <= n {
             return (text.to_string(), ids.len());
         }
-        let cut = self.decode(&ids[..n]).trim_end_matches('\u{FFFD}').to_string();
+        let cut = self
+            .decode(&ids[..n])
+            .trim_end_matches('\u{FFFD}')
+            .to_string();
         let c = self.count(&cut);
         (cut, c)
     }

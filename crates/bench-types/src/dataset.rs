@@ -16,10 +16,18 @@ pub struct PlainPrompt {
     /// The prompt text.
     pub prompt: String,
     /// Prompt length in tokens (of the text as written), when known.
-    #[serde(default, alias = "Prompt Length", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "Prompt Length",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prompt_length: Option<u32>,
     /// Desired output length in tokens, when known.
-    #[serde(default, alias = "Output Length", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "Output Length",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output_length: Option<u32>,
     /// Path of an image to send with the prompt (custom datasets, multimodal endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,7 +40,13 @@ pub struct PlainPrompt {
 impl PlainPrompt {
     /// A prompt with nothing but its text.
     pub fn new(prompt: impl Into<String>) -> Self {
-        PlainPrompt { prompt: prompt.into(), prompt_length: None, output_length: None, image_path: None, prefix_group: None }
+        PlainPrompt {
+            prompt: prompt.into(),
+            prompt_length: None,
+            output_length: None,
+            image_path: None,
+            prefix_group: None,
+        }
     }
 }
 
@@ -94,7 +108,12 @@ pub fn parse_record(path: &Path, line_no: usize, line: &str) -> Result<DatasetRe
             return Err(FormatError::parse(
                 path,
                 line_no,
-                format!("session {}: {} prompts but {} completions", s.session_id, s.prompts.len(), c.len()),
+                format!(
+                    "session {}: {} prompts but {} completions",
+                    s.session_id,
+                    s.prompts.len(),
+                    c.len()
+                ),
             ));
         }
         Ok(DatasetRecord::Session(s))
@@ -103,7 +122,11 @@ pub fn parse_record(path: &Path, line_no: usize, line: &str) -> Result<DatasetRe
             .map_err(|e| FormatError::parse(path, line_no, format!("plain record: {e}")))?;
         Ok(DatasetRecord::Plain(p))
     } else {
-        Err(FormatError::parse(path, line_no, "record has neither \"prompt\" nor \"prompts\""))
+        Err(FormatError::parse(
+            path,
+            line_no,
+            "record has neither \"prompt\" nor \"prompts\"",
+        ))
     }
 }
 
@@ -130,19 +153,33 @@ mod tests {
     fn both_layouts_and_both_spellings() {
         let p = Path::new("d.jsonl");
         let a = parse_record(p, 1, r#"{"prompt":"hi","Prompt Length":3}"#).unwrap();
-        assert_eq!(a, DatasetRecord::Plain(PlainPrompt { prompt_length: Some(3), ..PlainPrompt::new("hi") }));
+        assert_eq!(
+            a,
+            DatasetRecord::Plain(PlainPrompt {
+                prompt_length: Some(3),
+                ..PlainPrompt::new("hi")
+            })
+        );
         let b = parse_record(p, 2, r#"{"session_id":4,"prompts":["a","b"]}"#).unwrap();
         assert_eq!(b.num_prompts(), 2);
-        let e = parse_record(p, 3, r#"{"text":"x"}"#).unwrap_err().to_string();
+        let e = parse_record(p, 3, r#"{"text":"x"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("d.jsonl:3: "), "{e}");
-        let e = parse_record(p, 4, r#"{"session_id":1,"prompts":["a"],"completions":[]}"#).unwrap_err().to_string();
+        let e = parse_record(p, 4, r#"{"session_id":1,"prompts":["a"],"completions":[]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1 prompts but 0 completions"), "{e}");
     }
 
     #[test]
     fn round_trip_is_byte_exact() {
         let recs = vec![
-            DatasetRecord::Plain(PlainPrompt { prompt_length: Some(2), output_length: Some(9), ..PlainPrompt::new("a \"q\"\n") }),
+            DatasetRecord::Plain(PlainPrompt {
+                prompt_length: Some(2),
+                output_length: Some(9),
+                ..PlainPrompt::new("a \"q\"\n")
+            }),
             DatasetRecord::Session(SessionRecord {
                 session_id: 7,
                 prompts: vec!["x".into(), "y".into()],

@@ -33,11 +33,18 @@ pub enum FormatError {
 impl FormatError {
     /// Builds an I/O error for `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        FormatError::Io { path: path.to_path_buf(), source }
+        FormatError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     /// Builds a parse error for `path` at `line` (1-based).
     pub fn parse(path: &Path, line: usize, msg: impl Into<String>) -> Self {
-        FormatError::Parse { path: path.to_path_buf(), line, msg: msg.into() }
+        FormatError::Parse {
+            path: path.to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -68,7 +75,9 @@ pub fn for_each_line<R: Read>(
     let mut line_no = 0usize;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| FormatError::io(path, e))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| FormatError::io(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -96,7 +105,11 @@ pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, FormatError>
 }
 
 /// Parses one JSON line, mapping the error to `path:line: message`.
-pub fn parse_line<T: DeserializeOwned>(path: &Path, line_no: usize, line: &str) -> Result<T, FormatError> {
+pub fn parse_line<T: DeserializeOwned>(
+    path: &Path,
+    line_no: usize,
+    line: &str,
+) -> Result<T, FormatError> {
     serde_json::from_str(line).map_err(|e| FormatError::parse(path, line_no, json_msg(&e)))
 }
 
@@ -123,7 +136,11 @@ pub fn write_all<'a, T: serde::Serialize + 'a>(
 }
 
 /// Writes one JSON line.
-pub fn write_line<W: Write, T: serde::Serialize + ?Sized>(path: &Path, w: &mut W, item: &T) -> Result<(), FormatError> {
+pub fn write_line<W: Write, T: serde::Serialize + ?Sized>(
+    path: &Path,
+    w: &mut W,
+    item: &T,
+) -> Result<(), FormatError> {
     serde_json::to_writer(&mut *w, item).map_err(|e| FormatError::io(path, e.into()))?;
     w.write_all(b"\n").map_err(|e| FormatError::io(path, e))
 }
@@ -141,7 +158,10 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, vec![(1, "a".into()), (3, "b".into()), (4, "c".into())]);
+        assert_eq!(
+            seen,
+            vec![(1, "a".into()), (3, "b".into()), (4, "c".into())]
+        );
     }
 
     #[test]

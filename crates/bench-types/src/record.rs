@@ -99,6 +99,15 @@ pub mod columns {
     pub const MAX_TOKENS: &str = "max_tokens";
     /// Boolean: a warmup request (excluded from results).
     pub const WARMUP: &str = "warmup";
+    /// Int64, nullable: a new TCP connection was established for this request (null: a
+    /// kept-alive connection was reused, or the transport cannot tell).
+    pub const CONNECT_NS: &str = "connect_ns";
+    /// Utf8, nullable: why generation stopped, as the server reported it (`stop`, `length`, ...).
+    pub const FINISH_REASON: &str = "finish_reason";
+    /// Boolean: the response was streamed (only streamed rows have first_token_ns and chunk_ns).
+    pub const STREAM: &str = "stream";
+    /// Utf8, nullable: the generated text, when `client.record_output_text` is on.
+    pub const OUTPUT_TEXT: &str = "output_text";
 }
 
 /// Keys of the Parquet key-value metadata.
@@ -111,4 +120,9 @@ pub mod meta {
     pub const TIME_SCALE: &str = "bench.time_scale";
     /// Loop mode (`open_loop` / `closed_loop`) and concurrency, as JSON.
     pub const MODE: &str = "bench.mode";
+    /// `true` when the file holds the finished run (one row per workload request), `false` in
+    /// the snapshots written while the run goes.
+    pub const COMPLETE: &str = "bench.complete";
+    /// The client's API (`openai-chat`, `openai-completions`, `tgi`).
+    pub const API: &str = "bench.api";
 }

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 pub fn repo_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     // crates/bench-types -> repo root
-    here.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or(here)
+    here.parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or(here)
 }
 
 /// Path of `rel` inside the shared data directory, if present (see the module docs).
@@ -24,8 +27,14 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("CI=true but the shared data file {} is missing", p.display());
+        panic!(
+            "CI=true but the shared data file {} is missing",
+            p.display()
+        );
     }
-    eprintln!("skipping: shared data file {} not found (set BENCH_SHARED_DATA)", p.display());
+    eprintln!(
+        "skipping: shared data file {} not found (set BENCH_SHARED_DATA)",
+        p.display()
+    );
     None
 }

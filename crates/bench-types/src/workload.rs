@@ -102,7 +102,11 @@ pub struct WorkloadRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// Prompt length in tokens under the run's tokenizer.
-    #[serde(default, alias = "Prompt Length", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "Prompt Length",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prompt_length: Option<u32>,
     /// Requested output length in tokens (`max_tokens`); `null` lets the server decide.
     #[serde(default, alias = "Output Length")]
@@ -183,7 +187,11 @@ pub fn read(path: &Path) -> Result<Workload, FormatError> {
         if is_first && line.trim_start().starts_with("{\"bench_workload\"") {
             let h: HeaderLine = jsonl::parse_line(path, n, line)?;
             if h.bench_workload.version != 1 {
-                return Err(FormatError::parse(path, n, format!("unsupported workload version {}", h.bench_workload.version)));
+                return Err(FormatError::parse(
+                    path,
+                    n,
+                    format!("unsupported workload version {}", h.bench_workload.version),
+                ));
             }
             wl.header = Some(h.bench_workload);
             return Ok(());
@@ -196,24 +204,46 @@ pub fn read(path: &Path) -> Result<Workload, FormatError> {
     Ok(wl)
 }
 
-fn check_entry(path: &Path, n: usize, e: &WorkloadEntry, h: Option<&WorkloadHeader>) -> Result<(), FormatError> {
+fn check_entry(
+    path: &Path,
+    n: usize,
+    e: &WorkloadEntry,
+    h: Option<&WorkloadHeader>,
+) -> Result<(), FormatError> {
     if !e.timestamp.is_finite() || e.timestamp < 0.0 {
-        return Err(FormatError::parse(path, n, format!("timestamp {} is not a non-negative number of ms", e.timestamp)));
+        return Err(FormatError::parse(
+            path,
+            n,
+            format!(
+                "timestamp {} is not a non-negative number of ms",
+                e.timestamp
+            ),
+        ));
     }
     for (i, r) in e.requests.iter().enumerate() {
         match (&r.prompt, &r.hash_ids) {
             (None, None) => {
-                return Err(FormatError::parse(path, n, format!("request {i} has neither \"prompt\" nor \"hash_ids\"")));
+                return Err(FormatError::parse(
+                    path,
+                    n,
+                    format!("request {i} has neither \"prompt\" nor \"hash_ids\""),
+                ));
             }
             (None, Some(_)) if h.and_then(|h| h.prompt_blocks.as_ref()).is_none() => {
                 return Err(FormatError::parse(
                     path,
                     n,
-                    format!("request {i} gives its prompt as \"hash_ids\" but the file has no header with \"prompt_blocks\""),
+                    format!(
+                        "request {i} gives its prompt as \"hash_ids\" but the file has no header with \"prompt_blocks\""
+                    ),
                 ));
             }
             (None, Some(_)) if r.prompt_length.is_none() => {
-                return Err(FormatError::parse(path, n, format!("request {i} has \"hash_ids\" but no \"prompt_length\"")));
+                return Err(FormatError::parse(
+                    path,
+                    n,
+                    format!("request {i} has \"hash_ids\" but no \"prompt_length\""),
+                ));
             }
             _ => {}
         }
@@ -222,8 +252,12 @@ fn check_entry(path: &Path, n: usize, e: &WorkloadEntry, h: Option<&WorkloadHead
 }
 
 fn read_legacy_array(path: &Path, bytes: &[u8]) -> Result<Workload, FormatError> {
-    type Legacy = Vec<(f64, Vec<(String, Option<u32>, Option<u32>, serde_json::Value)>)>;
-    let v: Legacy = serde_json::from_slice(bytes).map_err(|e| FormatError::parse(path, e.line(), e.to_string()))?;
+    type Legacy = Vec<(
+        f64,
+        Vec<(String, Option<u32>, Option<u32>, serde_json::Value)>,
+    )>;
+    let v: Legacy = serde_json::from_slice(bytes)
+        .map_err(|e| FormatError::parse(path, e.line(), e.to_string()))?;
     let entries = v
         .into_iter()
         .map(|(ts, reqs)| WorkloadEntry {
@@ -239,7 +273,10 @@ fn read_legacy_array(path: &Path, bytes: &[u8]) -> Result<Workload, FormatError>
                 .collect(),
         })
         .collect();
-    Ok(Workload { header: None, entries })
+    Ok(Workload {
+        header: None,
+        entries,
+    })
 }
 
 /// Streams a workload file out: header (when needed) then entries.
@@ -254,9 +291,19 @@ impl WorkloadWriter {
     pub fn create(path: &Path, header: &WorkloadHeader) -> Result<Self, FormatError> {
         let mut out = jsonl::create(path)?;
         if header.is_needed() {
-            jsonl::write_line(path, &mut out, &HeaderLine { bench_workload: header.clone() })?;
+            jsonl::write_line(
+                path,
+                &mut out,
+                &HeaderLine {
+                    bench_workload: header.clone(),
+                },
+            )?;
         }
-        Ok(WorkloadWriter { path: path.to_path_buf(), out, requests: 0 })
+        Ok(WorkloadWriter {
+            path: path.to_path_buf(),
+            out,
+            requests: 0,
+        })
     }
     /// Appends one entry.
     pub fn write(&mut self, e: &WorkloadEntry) -> Result<(), FormatError> {
@@ -265,14 +312,19 @@ impl WorkloadWriter {
     }
     /// Flushes and closes; returns the number of requests written.
     pub fn finish(mut self) -> Result<u64, FormatError> {
-        self.out.flush().map_err(|e| FormatError::io(&self.path, e))?;
+        self.out
+            .flush()
+            .map_err(|e| FormatError::io(&self.path, e))?;
         Ok(self.requests)
     }
 }
 
 /// Writes a whole workload.
 pub fn write(path: &Path, wl: &Workload) -> Result<u64, FormatError> {
-    let header = wl.header.clone().unwrap_or_else(|| WorkloadHeader::open_loop("unknown"));
+    let header = wl
+        .header
+        .clone()
+        .unwrap_or_else(|| WorkloadHeader::open_loop("unknown"));
     let mut w = WorkloadWriter::create(path, &header)?;
     for e in &wl.entries {
         w.write(e)?;
@@ -311,12 +363,31 @@ mod tests {
     fn header_and_fractional_timestamps_round_trip_byte_exact() {
         let p = tmp("b");
         let mut h = WorkloadHeader::open_loop("mooncake");
-        h.prompt_blocks = Some(BlockSpec { generator: "bench-text/1".into(), tokenizer: "builtin:cl100k_base".into(), seed: 1, block_tokens: 512 });
+        h.prompt_blocks = Some(BlockSpec {
+            generator: "bench-text/1".into(),
+            tokenizer: "builtin:cl100k_base".into(),
+            seed: 1,
+            block_tokens: 512,
+        });
         let wl = Workload {
             header: Some(h),
             entries: vec![
-                WorkloadEntry { timestamp: 0.0, requests: vec![WorkloadRequest { hash_ids: Some(vec![0, 1]), prompt_length: Some(600), output_length: Some(3), ..Default::default() }] },
-                WorkloadEntry { timestamp: 0.2, requests: vec![WorkloadRequest { prompt: Some("x".into()), ..Default::default() }] },
+                WorkloadEntry {
+                    timestamp: 0.0,
+                    requests: vec![WorkloadRequest {
+                        hash_ids: Some(vec![0, 1]),
+                        prompt_length: Some(600),
+                        output_length: Some(3),
+                        ..Default::default()
+                    }],
+                },
+                WorkloadEntry {
+                    timestamp: 0.2,
+                    requests: vec![WorkloadRequest {
+                        prompt: Some("x".into()),
+                        ..Default::default()
+                    }],
+                },
             ],
         };
         write(&p, &wl).unwrap();
@@ -335,15 +406,26 @@ mod tests {
         std::fs::write(&p, "{\"timestamp\": 0, \"requests\": [{\"prompt\": \"a\"}]}\n{\"timestamp\": -1, \"requests\": []}\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("w.jsonl:2: timestamp -1"), "{e}");
-        std::fs::write(&p, "{\"timestamp\": 0, \"requests\": [{\"hash_ids\": [1], \"prompt_length\": 3}]}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"timestamp\": 0, \"requests\": [{\"hash_ids\": [1], \"prompt_length\": 3}]}\n",
+        )
+        .unwrap();
         let e = read(&p).unwrap_err().to_string();
-        assert!(e.contains(":1: request 0 gives its prompt as \"hash_ids\""), "{e}");
+        assert!(
+            e.contains(":1: request 0 gives its prompt as \"hash_ids\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn legacy_array_layout() {
         let p = tmp("d");
-        std::fs::write(&p, r#"[[0, [["hello", 1, 4, null]]], [250, [["a", 1, null, null], ["b", 1, 2, null]]]]"#).unwrap();
+        std::fs::write(
+            &p,
+            r#"[[0, [["hello", 1, 4, null]]], [250, [["a", 1, null, null], ["b", 1, 2, null]]]]"#,
+        )
+        .unwrap();
         let wl = read(&p).unwrap();
         assert_eq!(wl.num_requests(), 3);
         assert_eq!(wl.entries[1].timestamp, 250.0);

@@ -1,0 +1,105 @@
+//! Number and time formatting shared by the table, the report and the CSV files.
+
+/// RFC 3339 UTC time (millisecond precision) of `unix_ns` nanoseconds since the epoch.
+pub fn rfc3339_ns(unix_ns: i64) -> String {
+    let secs = unix_ns.div_euclid(1_000_000_000);
+    let ms = unix_ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// A figure for people: 4 significant digits or so, thousands unseparated, `-` for none.
+pub fn num(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if !x.is_finite() => x.to_string(),
+        Some(x) => {
+            let a = x.abs();
+            if a == 0.0 {
+                "0".into()
+            } else if a >= 1000.0 {
+                format!("{x:.0}")
+            } else if a >= 100.0 {
+                format!("{x:.1}")
+            } else if a >= 10.0 {
+                format!("{x:.2}")
+            } else if a >= 0.01 {
+                format!("{x:.3}")
+            } else {
+                format!("{x:.2e}")
+            }
+        }
+    }
+}
+
+/// A share as a percentage with one decimal.
+pub fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.1}%", x * 100.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A CSV field: full precision (shortest round-trip) for numbers, empty for none.
+pub fn csv_num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if !x.is_nan() => x.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A CSV field for text: quoted when it holds a comma, quote or line break.
+pub fn csv_text(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000Z");
+        // 2023-11-14T22:13:20Z = 1_700_000_000 s
+        assert_eq!(
+            rfc3339_ns(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123Z"
+        );
+        // 2024-02-29T12:00:00Z (leap day) = 1_709_208_000 s
+        assert_eq!(
+            rfc3339_ns(1_709_208_000_000_000_000),
+            "2024-02-29T12:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn numbers_and_csv_fields() {
+        assert_eq!(num(None), "-");
+        assert_eq!(num(Some(1234.56)), "1235");
+        assert_eq!(num(Some(12.3456)), "12.35");
+        assert_eq!(num(Some(0.5)), "0.500");
+        assert_eq!(pct(Some(0.1234)), "12.3%");
+        assert_eq!(csv_num(Some(0.1 + 0.2)), "0.30000000000000004");
+        assert_eq!(csv_num(Some(f64::NAN)), "");
+        assert_eq!(csv_text("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(csv_text("plain"), "plain");
+    }
+}

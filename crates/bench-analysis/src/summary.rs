@@ -1,0 +1,470 @@
+//! summary.json: the run's figures under stable keys (documented in docs/METRICS.md).
+
+use bench_types::RequestStatus;
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::Analysis;
+use crate::distributions::{self, GroupRow, PairTable};
+use crate::goodput::{self, Goodput};
+use crate::load::Status;
+use crate::metrics::Exclusion;
+use crate::stats::Stats;
+
+/// Schema name and version of summary.json.
+pub const SCHEMA: &str = "bench.summary/1";
+
+/// What run this is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The run directory as given.
+    pub run_dir: String,
+    /// Wall-clock time of the time origin (first scheduled or sent request), RFC 3339 UTC.
+    pub started_at: Option<String>,
+    /// Loop mode from the file's metadata (`open_loop` / `closed_loop`).
+    pub mode: Option<String>,
+    /// Concurrency from the file's metadata.
+    pub concurrency: Option<u64>,
+    /// The client's API.
+    pub api: Option<String>,
+    /// Model name (manifest's client.model).
+    pub model: Option<String>,
+    /// Endpoint (manifest's client.endpoint).
+    pub endpoint: Option<String>,
+    /// bench version that wrote the manifest.
+    pub tool_version: Option<String>,
+    /// Requests in the workload (file metadata).
+    pub workload_requests: Option<u64>,
+    /// Whether the file says the run finished writing (false: a snapshot of a run in progress).
+    pub complete: Option<bool>,
+}
+
+/// Rows by status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// Rows in requests.parquet.
+    pub rows: u64,
+    /// Warmup rows (any status).
+    pub warmup: u64,
+    /// Non-warmup rows with status ok.
+    pub ok: u64,
+    /// Non-warmup rows with status http_error.
+    pub http_error: u64,
+    /// Non-warmup rows with status timeout.
+    pub timeout: u64,
+    /// Non-warmup rows with status transport_error.
+    pub transport_error: u64,
+    /// Non-warmup rows with status cancelled.
+    pub cancelled: u64,
+    /// Non-warmup rows with status not_sent.
+    pub not_sent: u64,
+    /// Non-warmup rows with a status this version does not know.
+    pub unknown_status: u64,
+    /// Rows whose metrics are reported (see `excluded` for the others).
+    pub measured: u64,
+    /// Non-warmup rows the server failed: http_error + timeout + transport_error.
+    pub failed: u64,
+    /// Workload requests without a row (file metadata `bench.workload_requests` - non-warmup
+    /// rows).
+    pub missing_rows: Option<u64>,
+}
+
+/// One reason rows were left out of the metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Excluded {
+    /// Reason key: warmup, http_error, timeout, transport_error, cancelled, not_sent,
+    /// unknown_status, missing_times, inconsistent_times, missing_rows.
+    pub reason: String,
+    /// Rows (or, for missing_rows, workload requests) left out for it.
+    pub count: u64,
+    /// What the reason means.
+    pub why: String,
+}
+
+/// The measured window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Window {
+    /// Earliest sent time of a measured request, seconds since the time origin.
+    pub start_s: Option<f64>,
+    /// Latest end time of a measured request, seconds since the time origin.
+    pub end_s: Option<f64>,
+    /// From the first sent to the last end of any non-warmup request, seconds.
+    pub run_span_s: Option<f64>,
+}
+
+/// Token counts: totals over measured requests and where they came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tokens {
+    /// Sum of input tokens of measured requests.
+    pub total_input: f64,
+    /// Sum of output tokens of measured requests.
+    pub total_output: f64,
+    /// Measured requests whose input count is the server's usage.prompt_tokens.
+    pub input_from_usage: u64,
+    /// Measured requests whose input count is the client's (no usage reported).
+    pub input_from_client: u64,
+    /// Measured requests with no input count at all.
+    pub input_missing: u64,
+    /// Measured requests whose output count is usage.completion_tokens.
+    pub output_from_usage: u64,
+    /// Measured requests whose output count is the client's.
+    pub output_from_client: u64,
+    /// Measured requests with no output count at all.
+    pub output_missing: u64,
+    /// Sum of usage.completion_tokens over measured requests that have both counts.
+    pub output_usage_sum: f64,
+    /// Sum of the client's output counts over the same requests.
+    pub output_client_sum: f64,
+    /// How many of those requests disagree.
+    pub output_mismatches: u64,
+    /// Sum of usage.prompt_tokens over measured requests that have both counts.
+    pub input_usage_sum: f64,
+    /// Sum of the client's prompt counts over the same requests.
+    pub input_client_sum: f64,
+    /// How many of those requests disagree.
+    pub input_mismatches: u64,
+}
+
+/// Whether the client kept the schedule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientHealth {
+    /// p99 of schedule lag within analysis.max_dispatch_lag_ms.
+    pub ok: bool,
+    /// p99 of schedule lag (dispatch lag minus queue delay), ms.
+    pub p99_ms: Option<f64>,
+    /// analysis.max_dispatch_lag_ms.
+    pub threshold_ms: f64,
+    /// One sentence for people.
+    pub message: String,
+}
+
+/// Input- and output-length distributions (Bud's analyses).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LengthDistributions {
+    /// Measured requests in equal-width bins of input tokens.
+    pub input: Vec<GroupRow>,
+    /// Measured requests in equal-width bins of output tokens.
+    pub output: Vec<GroupRow>,
+}
+
+/// Breakdowns of the measured requests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Breakdowns {
+    /// By requests in flight when each was sent (the observed concurrency).
+    pub concurrency: Vec<GroupRow>,
+    /// By session turn (empty when the run has no turns).
+    pub turn: Vec<GroupRow>,
+}
+
+/// summary.json.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// `bench.summary/1`.
+    pub schema: String,
+    /// What run this is.
+    pub run: RunInfo,
+    /// Rows by status.
+    pub counts: Counts,
+    /// Why rows were left out, by reason (reasons with no rows omitted).
+    pub excluded: Vec<Excluded>,
+    /// Warnings about the data (client lag, incomplete file, missing rows...).
+    pub notes: Vec<String>,
+    /// The measured window.
+    pub window: Window,
+    /// Length of the measured window, seconds.
+    pub duration_s: Option<f64>,
+    /// Measured requests / duration_s.
+    pub request_throughput: Option<f64>,
+    /// Input tokens of measured requests / duration_s.
+    pub input_token_throughput: Option<f64>,
+    /// Output tokens of measured requests / duration_s.
+    pub output_token_throughput: Option<f64>,
+    /// (input + output tokens) / duration_s.
+    pub total_token_throughput: Option<f64>,
+    /// Requests meeting every SLO / duration_s (null when no SLO is set).
+    pub goodput: Option<f64>,
+    /// SLOs and how many requests met them.
+    pub slo: Goodput,
+    /// Time to first token, ms.
+    pub ttft_ms: Stats,
+    /// Time per output token, ms.
+    pub tpot_ms: Stats,
+    /// Inter-token latency, pooled over requests, ms.
+    pub itl_ms: Stats,
+    /// End-to-end latency, ms.
+    pub e2el_ms: Stats,
+    /// Time to first byte, ms.
+    pub ttfb_ms: Stats,
+    /// Output tokens per second of each request (output tokens / E2EL).
+    pub request_output_throughput: Stats,
+    /// Input tokens per request.
+    pub input_tokens: Stats,
+    /// Output tokens per request.
+    pub output_tokens: Stats,
+    /// sent - scheduled, ms, over every sent non-warmup request.
+    pub dispatch_lag_ms: Stats,
+    /// sent - ready (time held by a concurrency cap or a session's previous turn), ms.
+    pub queue_delay_ms: Stats,
+    /// Dispatch lag not counting queue delay, ms (the client health figure).
+    pub schedule_lag_ms: Stats,
+    /// Token totals and sources.
+    pub tokens: Tokens,
+    /// Whether the client kept the schedule.
+    pub client_health: ClientHealth,
+    /// Input/output length distributions.
+    pub length_distributions: LengthDistributions,
+    /// Breakdowns by concurrency and turn.
+    pub breakdowns: Breakdowns,
+    /// analysis.pairs tables.
+    pub pairs: Vec<PairTable>,
+    /// Files the analysis wrote, relative to the run directory.
+    pub files: Vec<String>,
+}
+
+fn stats_of(a: &Analysis, per_row: &[f64]) -> Stats {
+    Stats::of(&mut a.measured_values(per_row))
+}
+
+fn sent_stats(a: &Analysis, per_row: &[f64]) -> Stats {
+    let mut v: Vec<f64> = a
+        .sent_rows
+        .iter()
+        .map(|&i| per_row[i])
+        .filter(|v| !v.is_nan())
+        .collect();
+    Stats::of(&mut v)
+}
+
+/// Computes the summary of `a`, all but `itl_ms` (see [`crate::compute`], which computes the
+/// pooled ITL statistics on another thread).
+pub fn build(a: &Analysis) -> Summary {
+    let r = &a.rec;
+    let d = &r.derived;
+    let mut counts = Counts {
+        rows: r.rows as u64,
+        measured: a.measured.len() as u64,
+        ..Counts::default()
+    };
+    for i in 0..r.rows {
+        if r.warmup[i] {
+            counts.warmup += 1;
+            continue;
+        }
+        match r.status[i] {
+            Status::Known(RequestStatus::Ok) => counts.ok += 1,
+            Status::Known(RequestStatus::HttpError) => counts.http_error += 1,
+            Status::Known(RequestStatus::Timeout) => counts.timeout += 1,
+            Status::Known(RequestStatus::TransportError) => counts.transport_error += 1,
+            Status::Known(RequestStatus::Cancelled) => counts.cancelled += 1,
+            Status::Known(RequestStatus::NotSent) => counts.not_sent += 1,
+            Status::Unknown(_) => counts.unknown_status += 1,
+        }
+    }
+    counts.failed = counts.http_error + counts.timeout + counts.transport_error;
+    // a complete file has one non-warmup row per workload request
+    counts.missing_rows = r
+        .meta
+        .workload_requests
+        .map(|w| w.saturating_sub(r.rows as u64 - counts.warmup));
+
+    let mut excluded: Vec<Excluded> = Exclusion::ALL
+        .iter()
+        .map(|&x| Excluded {
+            reason: x.key().into(),
+            count: a.reason.iter().filter(|v| **v == Some(x)).count() as u64,
+            why: x.why().into(),
+        })
+        .filter(|e| e.count > 0)
+        .collect();
+    if let Some(m) = counts.missing_rows.filter(|&m| m > 0) {
+        excluded.push(Excluded { reason: "missing_rows".into(), count: m, why: "workload requests with no row in requests.parquet (the client stopped before writing them)".into() });
+    }
+
+    let start = a.measured.iter().filter_map(|&i| r.sent[i]).min();
+    let end = a.measured.iter().filter_map(|&i| r.end[i]).max();
+    let duration_s = match (start, end) {
+        (Some(s), Some(e)) if e > s => Some((e - s) as f64 / 1e9),
+        _ => None,
+    };
+    let span_start = a.sent_rows.iter().filter_map(|&i| r.sent[i]).min();
+    let span_end = a.sent_rows.iter().filter_map(|&i| r.end[i]).max();
+    let window = Window {
+        start_s: start.map(|t| a.secs(t)),
+        end_s: end.map(|t| a.secs(t)),
+        run_span_s: match (span_start, span_end) {
+            (Some(s), Some(e)) if e > s => Some((e - s) as f64 / 1e9),
+            _ => None,
+        },
+    };
+
+    let tokens = token_counts(a);
+    let per_s = |x: f64| duration_s.map(|d| x / d);
+    let slo = goodput::evaluate(a, &a.cfg.slo, counts.failed);
+    let schedule_lag_ms = sent_stats(a, &a.schedule_lag_ms);
+    let client_health = health(
+        &schedule_lag_ms,
+        a.cfg.max_dispatch_lag_ms,
+        a.sent_rows.len(),
+    );
+
+    let mut notes = a.notes.clone();
+    if !client_health.ok {
+        notes.insert(0, client_health.message.clone());
+    }
+    if r.meta.complete == Some(false) {
+        notes.push("requests.parquet is a snapshot written while the run was going (bench.complete = false): requests in flight at that moment have no row yet".into());
+    }
+    if let Some(m) = counts.missing_rows.filter(|&m| m > 0) {
+        notes.push(format!(
+            "{m} of {} workload requests have no row in requests.parquet",
+            r.meta.workload_requests.unwrap_or(0)
+        ));
+    }
+    if counts.measured == 0 {
+        notes.push("no measured request: every row is excluded (see `excluded`), so latency and throughput figures are empty".into());
+    }
+    let excluded_total: u64 = excluded
+        .iter()
+        .filter(|e| e.reason != "missing_rows")
+        .map(|e| e.count)
+        .sum();
+    if excluded_total > 0 {
+        let parts: Vec<String> = excluded
+            .iter()
+            .map(|e| format!("{} {}", e.count, e.reason))
+            .collect();
+        notes.push(format!("excluded from the metrics: {}", parts.join(", ")));
+    }
+
+    Summary {
+        schema: SCHEMA.into(),
+        run: run_info(a),
+        duration_s,
+        request_throughput: per_s(counts.measured as f64).filter(|_| counts.measured > 0),
+        input_token_throughput: per_s(tokens.total_input),
+        output_token_throughput: per_s(tokens.total_output),
+        total_token_throughput: per_s(tokens.total_input + tokens.total_output),
+        goodput: slo.good_requests.and_then(|g| per_s(g as f64)),
+        slo,
+        counts,
+        excluded,
+        notes,
+        window,
+        ttft_ms: stats_of(a, &d.ttft_ms),
+        tpot_ms: stats_of(a, &d.tpot_ms),
+        itl_ms: Stats::default(),
+        e2el_ms: stats_of(a, &d.e2el_ms),
+        ttfb_ms: stats_of(a, &d.ttfb_ms),
+        request_output_throughput: stats_of(a, &d.output_tps),
+        input_tokens: stats_of(a, &d.input_tokens),
+        output_tokens: stats_of(a, &d.output_tokens),
+        dispatch_lag_ms: sent_stats(a, &d.dispatch_lag_ms),
+        queue_delay_ms: sent_stats(a, &d.queue_delay_ms),
+        schedule_lag_ms,
+        tokens,
+        client_health,
+        length_distributions: LengthDistributions {
+            input: distributions::length_bins(a, &d.input_tokens),
+            output: distributions::length_bins(a, &d.output_tokens),
+        },
+        breakdowns: Breakdowns {
+            concurrency: distributions::by_concurrency(a),
+            turn: distributions::by_turn(a),
+        },
+        pairs: distributions::pairs(a),
+        files: Vec::new(),
+    }
+}
+
+fn health(lag: &Stats, threshold_ms: f64, sent: usize) -> ClientHealth {
+    match lag.p99 {
+        Some(p99) if p99 > threshold_ms => ClientHealth {
+            ok: false,
+            p99_ms: Some(p99),
+            threshold_ms,
+            message: format!(
+                "the client could not keep the schedule: p99 dispatch lag {p99:.3} ms exceeds {threshold_ms} ms \
+                 (analysis.max_dispatch_lag_ms), so latencies are suspect (requests went out later than planned)"
+            ),
+        },
+        Some(p99) => ClientHealth {
+            ok: true,
+            p99_ms: Some(p99),
+            threshold_ms,
+            message: format!(
+                "the client kept the schedule: p99 dispatch lag {p99:.3} ms <= {threshold_ms} ms over {sent} sent requests"
+            ),
+        },
+        None => ClientHealth {
+            ok: true,
+            p99_ms: None,
+            threshold_ms,
+            message: "no request was sent, so the schedule was not tested".into(),
+        },
+    }
+}
+
+fn token_counts(a: &Analysis) -> Tokens {
+    let d = &a.rec.derived;
+    let mut t = Tokens::default();
+    for &i in &a.measured {
+        let (inp, out) = (d.input_tokens[i], d.output_tokens[i]);
+        if inp.is_nan() {
+            t.input_missing += 1;
+        } else {
+            t.total_input += inp;
+            if d.input_from_usage[i] {
+                t.input_from_usage += 1
+            } else {
+                t.input_from_client += 1
+            }
+        }
+        if out.is_nan() {
+            t.output_missing += 1;
+        } else {
+            t.total_output += out;
+            if d.output_from_usage[i] {
+                t.output_from_usage += 1
+            } else {
+                t.output_from_client += 1
+            }
+        }
+        let (uo, co) = (d.usage_output_tokens[i], d.client_output_tokens[i]);
+        if !uo.is_nan() && !co.is_nan() {
+            t.output_usage_sum += uo;
+            t.output_client_sum += co;
+            t.output_mismatches += u64::from(uo != co);
+        }
+        let (up, cp) = (d.usage_prompt_tokens[i], d.client_prompt_tokens[i]);
+        if !up.is_nan() && !cp.is_nan() {
+            t.input_usage_sum += up;
+            t.input_client_sum += cp;
+            t.input_mismatches += u64::from(up != cp);
+        }
+    }
+    t
+}
+
+fn run_info(a: &Analysis) -> RunInfo {
+    let m = &a.rec.meta;
+    let cfg = a.manifest.as_ref().map(|m| &m.config);
+    let client = |k: &str| {
+        cfg.and_then(|c| c.get("client"))
+            .and_then(|c| c.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    RunInfo {
+        run_dir: a.run_dir.display().to_string(),
+        started_at: m
+            .anchor_unix_ns
+            .map(|anchor| crate::format::rfc3339_ns(anchor + a.t0_ns)),
+        mode: m.mode.clone(),
+        concurrency: m.concurrency,
+        api: m.api.clone().or_else(|| client("api")),
+        model: client("model"),
+        endpoint: client("endpoint"),
+        tool_version: a.manifest.as_ref().map(|m| m.tool_version.clone()),
+        workload_requests: m.workload_requests,
+        complete: m.complete,
+    }
+}

@@ -1,0 +1,182 @@
+//! The terminal summary printed at the end of every run.
+
+use std::fmt::Write as _;
+
+use crate::format::{num, pct};
+use crate::goodput;
+use crate::stats::Stats;
+use crate::summary::Summary;
+
+/// Width of the table's rules.
+const WIDTH: usize = 92;
+
+fn rule(out: &mut String, title: &str) {
+    let pad = WIDTH.saturating_sub(title.len() + 4);
+    let _ = writeln!(out, "== {title} {}", "=".repeat(pad));
+}
+
+/// Rows of the latency table: (label, summary.json key, stats).
+pub fn metric_rows(s: &Summary) -> [(&'static str, &Stats); 8] {
+    [
+        ("TTFT (ms)", &s.ttft_ms),
+        ("TPOT (ms)", &s.tpot_ms),
+        ("ITL (ms)", &s.itl_ms),
+        ("E2EL (ms)", &s.e2el_ms),
+        ("TTFB (ms)", &s.ttfb_ms),
+        ("Output tok/s per req", &s.request_output_throughput),
+        ("Dispatch lag (ms)", &s.dispatch_lag_ms),
+        ("Queue delay (ms)", &s.queue_delay_ms),
+    ]
+}
+
+/// The text table for `s`.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    rule(&mut out, &format!("bench analysis: {}", s.run.run_dir));
+    let c = &s.counts;
+    let mut mode = s.run.mode.clone().unwrap_or_else(|| "-".into());
+    if let Some(n) = s.run.concurrency {
+        let _ = write!(mode, ", concurrency {n}");
+    }
+    let _ = writeln!(out, "{:<28}{}", "Mode", mode);
+    if let Some(m) = &s.run.model {
+        let _ = writeln!(out, "{:<28}{}", "Model", m);
+    }
+    let _ = writeln!(
+        out,
+        "{:<28}{} rows: {} ok, {} failed (http {} / timeout {} / transport {}), {} cancelled, {} not sent, {} warmup",
+        "Requests",
+        c.rows,
+        c.ok,
+        c.failed,
+        c.http_error,
+        c.timeout,
+        c.transport_error,
+        c.cancelled,
+        c.not_sent,
+        c.warmup
+    );
+    let excl: u64 = s
+        .excluded
+        .iter()
+        .filter(|e| e.reason != "missing_rows")
+        .map(|e| e.count)
+        .sum();
+    let why: Vec<String> = s
+        .excluded
+        .iter()
+        .map(|e| format!("{} {}", e.count, e.reason))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{:<28}{} measured, {} excluded{}",
+        "Measured",
+        c.measured,
+        excl,
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join(", "))
+        }
+    );
+    let _ = writeln!(out, "{:<28}{}", "Duration (s)", num(s.duration_s));
+    let _ = writeln!(
+        out,
+        "{:<28}{}",
+        "Request throughput (req/s)",
+        num(s.request_throughput)
+    );
+    let _ = writeln!(
+        out,
+        "{:<28}{}",
+        "Input tokens/s",
+        num(s.input_token_throughput)
+    );
+    let _ = writeln!(
+        out,
+        "{:<28}{}",
+        "Output tokens/s",
+        num(s.output_token_throughput)
+    );
+    let _ = writeln!(
+        out,
+        "{:<28}{}",
+        "Total tokens/s",
+        num(s.total_token_throughput)
+    );
+    if s.slo.good_requests.is_some() {
+        let _ = writeln!(
+            out,
+            "{:<28}{} req/s ({} good, {} of requests met {})",
+            "Goodput",
+            num(s.goodput),
+            s.slo.good_requests.unwrap_or(0),
+            pct(s.slo.attainment),
+            goodput::describe(&s.slo)
+        );
+    } else {
+        let _ = writeln!(out, "{:<28}- (no SLO set: analysis.slo.*)", "Goodput");
+    }
+    let h = &s.client_health;
+    let _ = writeln!(
+        out,
+        "{:<28}{}",
+        "Client",
+        if h.ok {
+            "ok"
+        } else {
+            "LAGGING: latencies are suspect"
+        }
+    );
+    let _ = writeln!(out, "{:<28}{}", "", h.message);
+    rule(&mut out, "per request");
+    let cols = ["n", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"];
+    let _ = write!(out, "{:<22}", "");
+    for k in cols {
+        let _ = write!(out, "{k:>8}");
+    }
+    out.push('\n');
+    for (label, st) in metric_rows(s) {
+        let _ = write!(out, "{label:<22}");
+        for k in cols {
+            let v = if k == "n" {
+                Some(st.count as f64)
+            } else {
+                st.get(k)
+            };
+            let text = if k == "n" {
+                st.count.to_string()
+            } else {
+                num(v)
+            };
+            let _ = write!(out, "{text:>8}");
+        }
+        out.push('\n');
+    }
+    let notes: Vec<&String> = s
+        .notes
+        .iter()
+        .filter(|n| !n.starts_with("excluded from the metrics"))
+        .collect();
+    if !notes.is_empty() {
+        rule(&mut out, "notes");
+        for n in notes {
+            let _ = writeln!(out, "- {n}");
+        }
+    }
+    if !s.files.is_empty() {
+        let plots = s.files.iter().filter(|f| f.starts_with("plots/")).count();
+        let mut listed: Vec<String> = s
+            .files
+            .iter()
+            .filter(|f| !f.starts_with("plots/"))
+            .cloned()
+            .collect();
+        if plots > 0 {
+            listed.push(format!("plots/ ({plots} files)"));
+        }
+        let _ = writeln!(out, "{:<28}{}", "Wrote", listed.join(", "));
+    }
+    out.push_str(&"=".repeat(WIDTH));
+    out
+}

@@ -1,0 +1,108 @@
+//! Open-loop dispatch precision vs rate: the highest constant rate at which the p99 dispatch lag
+//! (sent - scheduled) stays under 1 ms and the recorded TTFT stays true, for 16-token streamed
+//! replies. The target server (16 one-token SSE chunks, all at once) runs in a child process
+//! pinned to CPU 0; the client (this process: dispatch, HTTP, SSE, records) is pinned to CPU 1.
+//!
+//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4]`
+
+mod common;
+
+use std::time::Duration;
+
+use bench_client::testkit::read_records;
+use bench_client::{RunOptions, run};
+use common::*;
+
+fn main() {
+    if maybe_serve() {
+        return;
+    }
+    let pinned = pin_to(1);
+    let rates: Vec<f64> = arg("--rates")
+        .unwrap_or_else(|| "500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000".into())
+        .split(',')
+        .map(|r| r.parse().expect("rate"))
+        .collect();
+    let secs: f64 = arg("--secs")
+        .map(|s| s.parse().expect("secs"))
+        .unwrap_or(4.0);
+    let server = Server::start(16, 0, 0);
+    println!(
+        "dispatch: client pinned to CPU 1: {pinned}; server (pid {}) on CPU 0; {secs} s per rate; 16-token streamed replies",
+        server.pid()
+    );
+    println!(
+        "{:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9}",
+        "rate/s",
+        "reqs",
+        "lag p50",
+        "lag p99",
+        "lag max",
+        "ttft p50",
+        "ttft p99",
+        "itl p99",
+        "errors",
+        "cpu wait",
+        "disp cpu",
+        "wrt cpu"
+    );
+    let mut best = None;
+    for &rate in &rates {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = (rate * secs) as usize;
+        write_constant(dir.path(), n, rate, 16);
+        let mut cfg = bench_config::Config::default();
+        cfg.client.progress = false;
+        cfg.client.timeout_s = 30.0;
+        cfg.client.warmup_requests = 32;
+        let opts = RunOptions {
+            base_url: server.url.clone(),
+            quiet: true,
+            stop: None,
+            handle_signals: false,
+        };
+        let out = run(&cfg, dir.path(), &opts).expect("client run");
+        let (rows, _) = read_records(&dir.path().join("requests.parquet")).expect("records");
+        let rows: Vec<_> = rows.into_iter().filter(|r| !r.warmup).collect();
+        let errors = rows.iter().filter(|r| r.status != "ok").count();
+        let ms = |ns: i64| ns as f64 / 1e6;
+        let mut lag: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.sent_ns.map(|s| ms(s - r.scheduled_ns)))
+            .collect();
+        let mut ttft: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| Some(ms(r.first_token_ns? - r.sent_ns?)))
+            .collect();
+        let mut itl: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| {
+                r.chunk_ns
+                    .windows(2)
+                    .map(|w| ms(w[1] - w[0]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (lag50, lag99, lagmax) = (q(&mut lag, 0.5), q(&mut lag, 0.99), q(&mut lag, 1.0));
+        let (t50, t99) = (q(&mut ttft, 0.5), q(&mut ttft, 0.99));
+        let i99 = q(&mut itl, 0.99);
+        let f = |v: Option<u64>| v.map_or(f64::NAN, |w| w as f64 / 1e6);
+        let (wait, busy, wcpu) = (f(out.cpu_wait_ns), f(out.cpu_busy_ns), f(out.writer_cpu_ns));
+        println!(
+            "{rate:>8.0} {n:>7} {lag50:>8.3}m {lag99:>8.3}m {lagmax:>8.3}m {t50:>8.3}m {t99:>8.3}m {i99:>8.3}m {errors:>6} {wait:>7.1}ms {busy:>7.0}ms {wcpu:>7.0}ms"
+        );
+        if lag99 < 1.0 && t99 < 1.0 && errors == 0 {
+            best = Some(rate);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    match best {
+        Some(r) => println!(
+            "highest rate with p99 dispatch lag < 1 ms, p99 TTFT < 1 ms, no errors: {r:.0} req/s"
+        ),
+        None => println!("no rate met p99 dispatch lag < 1 ms and p99 TTFT < 1 ms"),
+    }
+    println!(
+        "(ms columns: lag = sent - scheduled; ttft = first content chunk - sent; itl = gap between chunks; cpu wait = time the dispatch thread was runnable but had no CPU; disp cpu / wrt cpu = CPU time of the dispatch / record writer threads)"
+    );
+}

@@ -1,0 +1,293 @@
+//! Stopping and crashing: Ctrl-C (a real SIGINT to a child process), SIGKILL mid-run (the file
+//! stays readable), the stop handle, the duration limit, and the API key from the environment.
+//!
+//! Child processes re-run this test binary with `BENCH_CLIENT_CHILD` set: `child_process_entry`
+//! then plays the client (and does nothing in a normal test run).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bench_client::testkit::{End, Reply, TestServer};
+use bench_client::{RunOptions, StopHandle};
+use bench_config::client::Api;
+use bench_types::StageError;
+use common::*;
+
+fn slow(ttft_ms: u64) -> Reply {
+    Reply::Stream {
+        api: Api::OpenaiChat,
+        tokens: vec!["a".into(), "b".into()],
+        ttft: Duration::from_millis(ttft_ms),
+        interval: Duration::from_millis(10),
+        usage: None,
+        role_chunk: false,
+        end: End::Done,
+        precise: false,
+    }
+}
+
+/// The child side: runs the client as the parent asks, exits like the binary would.
+#[test]
+fn child_process_entry() {
+    let Ok(mode) = std::env::var("BENCH_CLIENT_CHILD") else {
+        return;
+    };
+    let dir = std::env::var("BENCH_CLIENT_CHILD_DIR").unwrap();
+    let url = std::env::var("BENCH_CLIENT_CHILD_URL").unwrap();
+    let mut cfg = config();
+    cfg.client.grace_s = 0.3;
+    if mode == "apikey" {
+        cfg.client.api_key_env = Some("BENCH_CLIENT_TEST_KEY".into());
+        cfg.client.write_aibrix_output = true;
+    }
+    if mode == "sigkill" {
+        cfg.client.write_aibrix_output = true;
+    }
+    let opts = RunOptions {
+        base_url: url,
+        quiet: true,
+        stop: None,
+        handle_signals: true,
+    };
+    let out = bench_client::run(&cfg, Path::new(&dir), &opts).expect("child run");
+    std::process::exit(if out.interrupted { 130 } else { 0 });
+}
+
+fn child(mode: &str, dir: &Path, url: &str, env: &[(&str, &str)]) -> std::process::Child {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "--exact",
+        "child_process_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("BENCH_CLIENT_CHILD", mode)
+    .env("BENCH_CLIENT_CHILD_DIR", dir)
+    .env("BENCH_CLIENT_CHILD_URL", url)
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().unwrap()
+}
+
+/// A real SIGINT: stop sending, in-flight requests cancelled after the grace, the rest
+/// not_sent, the file complete, exit status 130.
+#[test]
+fn sigint_stops_cleanly_and_exits_130() {
+    let server = TestServer::start(|_| slow(3000));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(100, 100.0, 2));
+    let mut ch = child("sigint", dir.path(), &server.url(), &[]);
+    // Wait until a few requests are in flight at the server.
+    let t0 = Instant::now();
+    while server.count() < 5 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent_before = server.count();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &ch.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = ch.wait().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        took < Duration::from_secs(3),
+        "stopping took {took:?} (grace 0.3 s)"
+    );
+    let (rows, _, kv) = records(dir.path());
+    assert_eq!(meta(&kv, "bench.complete"), Some("true"));
+    assert_eq!(rows.len(), 100, "one row per workload request, sent or not");
+    let count = |s: &str| rows.iter().filter(|r| r.status == s).count();
+    let (cancelled, not_sent) = (count("cancelled"), count("not_sent"));
+    assert_eq!(
+        cancelled + not_sent,
+        100,
+        "nothing finished (3 s replies); statuses: {:?}",
+        rows.iter().map(|r| &r.status).collect::<Vec<_>>()
+    );
+    assert!(
+        cancelled >= sent_before && cancelled <= sent_before + 1,
+        "{cancelled} cancelled, {sent_before} were in flight"
+    );
+    assert_eq!(
+        server.count(),
+        cancelled,
+        "nothing is sent after the signal"
+    );
+    for r in rows.iter().filter(|r| r.status == "cancelled") {
+        assert!(r.sent_ns.is_some() && r.end_ns.is_some());
+        assert!(r.error.as_deref().unwrap().contains("stopped"));
+    }
+    for r in rows.iter().filter(|r| r.status == "not_sent") {
+        assert!(r.sent_ns.is_none());
+    }
+}
+
+/// SIGKILL mid-run: requests.parquet is a complete Parquet file holding every request that
+/// finished before the last flush (0.2 s), marked incomplete; output.jsonl holds whole lines.
+#[test]
+fn sigkill_leaves_a_readable_file() {
+    let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 2));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(400, 10.0, 2));
+    let mut ch = child("sigkill", dir.path(), &server.url(), &[]);
+    let t0 = Instant::now();
+    while server.count() < 150 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let answered = server.count();
+    ch.kill().unwrap();
+    ch.wait().unwrap();
+    let (rows, _, kv) = records(dir.path());
+    assert_eq!(meta(&kv, "bench.complete"), Some("false"));
+    assert_eq!(meta(&kv, "bench.workload_requests"), Some("400"));
+    assert!(
+        meta(&kv, "bench.anchor_unix_ns")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 1_600_000_000_000_000_000
+    );
+    // At 100 req/s, a 0.2 s flush interval loses about 20 rows (plus the last one in flight).
+    assert!(
+        rows.len() + 40 >= answered && rows.len() <= answered,
+        "{} rows for {answered} answered requests",
+        rows.len()
+    );
+    let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.request_id).collect();
+    assert_eq!(ids.len(), rows.len(), "no duplicate rows");
+    assert!(
+        rows.iter()
+            .all(|r| r.status == "ok" && r.chunk_ns.len() == 2)
+    );
+    let lines = std::fs::read_to_string(dir.path().join("output.jsonl")).unwrap();
+    for l in lines.lines() {
+        serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines");
+    }
+    // No stray temporary file is mistaken for the output.
+    assert!(dir.path().join("requests.parquet").is_file());
+}
+
+/// The API key comes from the environment variable named by client.api_key_env, goes out as
+/// a Bearer token, and is written to no file.
+#[test]
+fn api_key_from_the_environment_is_sent_and_never_written() {
+    let key = "sk-bench-test-7f3a9c";
+    let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 2));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(3, 1.0, 2));
+    let status = child(
+        "apikey",
+        dir.path(),
+        &server.url(),
+        &[("BENCH_CLIENT_TEST_KEY", key)],
+    )
+    .wait()
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|s| s.header("authorization") == Some("Bearer sk-bench-test-7f3a9c"))
+    );
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(
+            memchr::memmem::find(&bytes, key.as_bytes()).is_none(),
+            "API key found in {}",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn missing_api_key_variable_is_a_usage_error() {
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(1, 1.0, 2));
+    let mut cfg = config();
+    cfg.client.api_key_env = Some("BENCH_CLIENT_SURELY_UNSET_VARIABLE".into());
+    let opts = RunOptions {
+        base_url: "http://127.0.0.1:1".into(),
+        handle_signals: false,
+        ..RunOptions::default()
+    };
+    let e = bench_client::run(&cfg, dir.path(), &opts).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert_eq!(
+        e.to_string(),
+        "client.api_key_env: environment variable BENCH_CLIENT_SURELY_UNSET_VARIABLE is not set"
+    );
+}
+
+/// The stop handle (as embedders and tests use it) behaves like Ctrl-C; in-flight requests
+/// that finish within the grace are kept as ok.
+#[test]
+fn stop_handle_drains_within_the_grace() {
+    let server = TestServer::start(|_| slow(150));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(50, 40.0, 2));
+    let mut cfg = config();
+    cfg.client.grace_s = 2.0;
+    let stop = StopHandle::new();
+    let s2 = stop.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        s2.stop();
+    });
+    let opts = RunOptions {
+        base_url: server.url(),
+        quiet: true,
+        stop: Some(stop),
+        handle_signals: false,
+    };
+    let out = bench_client::run(&cfg, dir.path(), &opts).unwrap();
+    assert!(out.interrupted);
+    let (rows, _, _) = records(dir.path());
+    assert_eq!(rows.len(), 50);
+    let ok = rows.iter().filter(|r| r.status == "ok").count();
+    let not_sent = rows.iter().filter(|r| r.status == "not_sent").count();
+    assert_eq!(
+        ok + not_sent,
+        50,
+        "in-flight requests finished within the grace"
+    );
+    assert!((6..=10).contains(&ok), "{ok} sent in 300 ms at 25 req/s");
+    assert_eq!(out.by_status[0] as usize, ok);
+}
+
+/// client.duration_limit_s stops sending at anchor + limit (not interrupted).
+#[test]
+fn duration_limit_stops_sending() {
+    let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 1));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(100, 10.0, 1));
+    let mut cfg = config();
+    cfg.client.duration_limit_s = Some(0.25);
+    let out = run(&cfg, dir.path(), &server.url());
+    assert!(!out.interrupted);
+    let (rows, _, _) = records(dir.path());
+    assert_eq!(rows.len(), 100);
+    let sent: Vec<_> = rows.iter().filter(|r| r.sent_ns.is_some()).collect();
+    assert!(
+        (24..=27).contains(&sent.len()),
+        "{} sent within 250 ms at 100 req/s",
+        sent.len()
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.sent_ns.is_none())
+            .all(|r| r.status == "not_sent" && r.scheduled_ns >= 240_000_000)
+    );
+}

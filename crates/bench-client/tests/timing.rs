@@ -1,0 +1,260 @@
+//! Timing tests: recorded token instants against a server with exact timing, the open-loop
+//! schedule (small lag, no drift, independent of the server), time_scale, the concurrency cap,
+//! and the closed loop.
+
+mod common;
+
+use std::time::Duration;
+
+use bench_client::testkit::{End, Reply, TestServer};
+use bench_config::client::Api;
+use bench_types::{LoopMode, WorkloadHeader};
+use common::*;
+
+fn timed(tokens: usize, ttft_ms: u64, interval_ms: u64) -> Reply {
+    Reply::Stream {
+        api: Api::OpenaiChat,
+        tokens: (0..tokens).map(|i| format!(" w{i}")).collect(),
+        ttft: Duration::from_millis(ttft_ms),
+        interval: Duration::from_millis(interval_ms),
+        usage: Some((3, tokens as u32)),
+        role_chunk: true,
+        end: End::Done,
+        precise: true,
+    }
+}
+
+/// First token T ms after the request arrives, then one every I ms: the recorded
+/// first_token - sent matches T, and chunk gaps match I, within 1 ms at p99.
+#[test]
+fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
+    const T: f64 = 40.0;
+    const I: f64 = 8.0;
+    let server = TestServer::start(|_| timed(12, T as u64, I as u64));
+    timing_attempts(|| {
+        let dir = run_dir();
+        // 60 requests, 15 ms apart: ~9 streams overlap at any time.
+        write_workload(dir.path(), None, evenly(60, 15.0, 12));
+        let out = run(&config(), dir.path(), &server.url());
+        let (rows, _, _) = records(dir.path());
+        assert_eq!(rows.len(), 60);
+        let mut ttft_err = Vec::new();
+        let mut gap_err = Vec::new();
+        for r in &rows {
+            assert_eq!(r.status, "ok", "{r:?}");
+            assert_eq!(
+                r.chunk_ns.len(),
+                12,
+                "the role-only chunk is not a content chunk"
+            );
+            let ttft = (r.first_token_ns.unwrap() - r.sent_ns.unwrap()) as f64 / 1e6;
+            assert!(
+                ttft >= T - 0.05,
+                "first token before the server sent it: {ttft} ms"
+            );
+            assert_eq!(r.first_token_ns, Some(r.chunk_ns[0]));
+            assert!(
+                r.first_byte_ns.unwrap() < r.first_token_ns.unwrap(),
+                "the head arrives before the first token"
+            );
+            ttft_err.push((ttft - T).abs());
+            for w in r.chunk_ns.windows(2) {
+                gap_err.push(((w[1] - w[0]) as f64 / 1e6 - I).abs());
+            }
+            assert!(r.end_ns.unwrap() >= *r.chunk_ns.last().unwrap());
+        }
+        if std::env::var("BENCH_DEBUG_TIMING").is_ok() {
+            for r in &rows {
+                let ttft = (r.first_token_ns.unwrap() - r.sent_ns.unwrap()) as f64 / 1e6;
+                let gaps: Vec<String> = r
+                    .chunk_ns
+                    .windows(2)
+                    .map(|w| format!("{:.1}", (w[1] - w[0]) as f64 / 1e6))
+                    .collect();
+                eprintln!(
+                    "req {:>2} sent {:>8.3} ttft {:>7.3} conn {} gaps {}",
+                    r.request_id,
+                    r.sent_ns.unwrap() as f64 / 1e6,
+                    ttft,
+                    r.connect_ns.is_some(),
+                    gaps.join(" ")
+                );
+            }
+        }
+        let p99_ttft = quantile(&mut ttft_err, 0.99);
+        let p99_gap = quantile(&mut gap_err, 0.99);
+        let span = rows.iter().map(|r| r.end_ns.unwrap()).max().unwrap();
+        let report = format!(
+            "TTFT |error| p99 {p99_ttft:.3} ms, chunk gap |error| p99 {p99_gap:.3} ms ({} gaps)",
+            gap_err.len()
+        );
+        (
+            p99_ttft < 1.0 && p99_gap < 1.0,
+            report,
+            wait_share(&out, span),
+        )
+    });
+}
+
+/// 800 requests at 2 ms intervals (500 req/s): every send within 1 ms of its schedule at p99,
+/// the schedule exactly timestamp x 1e6 ns, and no drift from the first to the last decile.
+#[test]
+fn open_loop_sends_on_schedule_without_drift() {
+    let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 4));
+    timing_attempts(|| {
+        let dir = run_dir();
+        write_workload(dir.path(), None, evenly(800, 2.0, 4));
+        let out = run(&config(), dir.path(), &server.url());
+        let (rows, _, _) = records(dir.path());
+        assert_eq!(out.by_status[0], 800);
+        let mut lags: Vec<f64> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(
+                r.scheduled_ns,
+                i as i64 * 2_000_000,
+                "scheduled is the workload timestamp"
+            );
+            let lag = r.sent_ns.unwrap() - r.scheduled_ns;
+            assert!(lag >= 0, "sent before its time: {lag} ns");
+            assert!(r.ready_ns.unwrap() <= r.sent_ns.unwrap());
+            lags.push(lag as f64 / 1e6);
+        }
+        let first: f64 = lags[..80].iter().sum::<f64>() / 80.0;
+        let last: f64 = lags[720..].iter().sum::<f64>() / 80.0;
+        let p50 = quantile(&mut lags.clone(), 0.5);
+        let p99 = quantile(&mut lags, 0.99);
+        let report = format!(
+            "dispatch lag p50 {p50:.3} ms p99 {p99:.3} ms; mean first decile {first:.3} ms, last decile {last:.3} ms"
+        );
+        (
+            p99 < 1.0 && (last - first).abs() < 0.5,
+            report,
+            wait_share(&out, 1_600_000_000),
+        )
+    });
+}
+
+/// A slow server does not slow the arrivals: 40 requests 10 ms apart, each answered after
+/// 400 ms, are still sent on time, and the server holds them all at once.
+#[test]
+fn a_slow_server_does_not_slow_the_arrivals() {
+    let server = TestServer::start(|_| timed(2, 400, 10));
+    timing_attempts(|| {
+        let dir = run_dir();
+        write_workload(dir.path(), None, evenly(40, 10.0, 2));
+        let out = run(&config(), dir.path(), &server.url());
+        let (rows, _, _) = records(dir.path());
+        assert!(rows.iter().all(|r| r.status == "ok"));
+        assert!(
+            server.max_in_flight() >= 38,
+            "in flight at the server: {}",
+            server.max_in_flight()
+        );
+        let mut lags: Vec<f64> = rows
+            .iter()
+            .map(|r| (r.sent_ns.unwrap() - r.scheduled_ns) as f64 / 1e6)
+            .collect();
+        let p99 = quantile(&mut lags, 0.99);
+        (
+            p99 < 1.0,
+            format!("p99 dispatch lag {p99:.3} ms under a slow server"),
+            wait_share(&out, 800_000_000),
+        )
+    });
+}
+
+#[test]
+fn time_scale_multiplies_timestamps() {
+    let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 1));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(5, 100.0, 1));
+    let mut cfg = config();
+    cfg.client.time_scale = 0.25;
+    run(&cfg, dir.path(), &server.url());
+    let (rows, _, kv) = records(dir.path());
+    assert_eq!(
+        rows.iter().map(|r| r.scheduled_ns).collect::<Vec<_>>(),
+        vec![0, 25_000_000, 50_000_000, 75_000_000, 100_000_000]
+    );
+    assert_eq!(meta(&kv, "bench.time_scale"), Some("0.25"));
+    let last = &rows[4];
+    assert!(last.sent_ns.unwrap() - 100_000_000 < 1_000_000);
+}
+
+/// max_concurrency 2: the server never sees more than 2; held requests record their queue
+/// delay (sent - ready) while ready stays on schedule.
+#[test]
+fn concurrency_cap_holds_requests_and_records_the_wait() {
+    let server = TestServer::start(|_| timed(2, 50, 5));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(10, 5.0, 2));
+    let mut cfg = config();
+    cfg.client.max_concurrency = Some(2);
+    run(&cfg, dir.path(), &server.url());
+    let (rows, _, _) = records(dir.path());
+    assert_eq!(server.max_in_flight(), 2);
+    let mut held = 0;
+    for r in &rows {
+        assert_eq!(r.status, "ok");
+        let ready_lag = r.ready_ns.unwrap() - r.scheduled_ns;
+        assert!(
+            ready_lag < 2_000_000,
+            "ready is released by the schedule: {ready_lag}"
+        );
+        let queued = r.sent_ns.unwrap() - r.ready_ns.unwrap();
+        if queued > 20_000_000 {
+            held += 1;
+        }
+    }
+    // Requests 2.. wait for a slot: each pair takes ~55 ms, arrivals come every 5 ms.
+    assert!(held >= 7, "{held} requests show a queue delay");
+    // A held request is sent when an earlier one ends.
+    let ends: Vec<i64> = rows.iter().map(|r| r.end_ns.unwrap()).collect();
+    for r in &rows[2..] {
+        let sent = r.sent_ns.unwrap();
+        assert!(
+            ends.iter().any(|&e| e <= sent && sent - e < 2_000_000),
+            "request {} sent {} not right after an end",
+            r.request_id,
+            sent
+        );
+    }
+}
+
+/// Closed loop with concurrency 3: exactly 3 in flight at the server, never more.
+#[test]
+fn closed_loop_keeps_n_in_flight() {
+    let server = TestServer::start(|_| timed(3, 20, 5));
+    let dir = run_dir();
+    let header = WorkloadHeader {
+        mode: LoopMode::ClosedLoop,
+        concurrency: Some(3),
+        ..WorkloadHeader::open_loop("concurrency")
+    };
+    write_workload(
+        dir.path(),
+        Some(header),
+        (0..20)
+            .map(|i| (0.0, vec![req(&format!("p{i}"), 3)]))
+            .collect(),
+    );
+    let out = run(&config(), dir.path(), &server.url());
+    assert_eq!(out.by_status[0], 20);
+    assert_eq!(server.max_in_flight(), 3);
+    let (rows, _, kv) = records(dir.path());
+    assert!(meta(&kv, "bench.mode").unwrap().contains("closed_loop"));
+    for r in &rows {
+        assert_eq!(
+            r.scheduled_ns,
+            r.ready_ns.unwrap(),
+            "closed loop: scheduled when a slot frees"
+        );
+        assert!(r.sent_ns.unwrap() - r.ready_ns.unwrap() < 1_000_000);
+    }
+    // Twenty 35 ms requests, 3 at a time: about 7 rounds.
+    let span = rows.iter().map(|r| r.end_ns.unwrap()).max().unwrap() as f64 / 1e6;
+    assert!(
+        (200.0..400.0).contains(&span),
+        "closed loop took {span:.0} ms"
+    );
+}
