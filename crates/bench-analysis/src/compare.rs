@@ -10,7 +10,9 @@ use crate::csv::{lookup, summary_csv, write_text};
 use crate::format::num;
 
 /// Columns of the text table: header, dotted path into summary.json.
-const COLUMNS: [(&str, &str); 16] = [
+const COLUMNS: [(&str, &str); 18] = [
+    ("model", "run.model"),
+    ("api", "run.api"),
     ("measured", "counts.measured"),
     ("failed", "counts.failed"),
     ("dur s", "duration_s"),
