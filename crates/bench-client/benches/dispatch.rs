@@ -3,7 +3,7 @@
 //! replies. The target server (16 one-token SSE chunks, all at once) runs in a child process
 //! pinned to CPU 0; the client (this process: dispatch, HTTP, SSE, records) is pinned to CPU 1.
 //!
-//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4]`
+//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4 --transport reqwest]`
 
 mod common;
 
@@ -26,9 +26,13 @@ fn main() {
     let secs: f64 = arg("--secs")
         .map(|s| s.parse().expect("secs"))
         .unwrap_or(4.0);
+    let transport: bench_config::client::Transport = serde_json::from_value(
+        serde_json::Value::String(arg("--transport").unwrap_or_else(|| "auto".into())),
+    )
+    .expect("--transport auto|native|reqwest");
     let server = Server::start(16, 0, 0);
     println!(
-        "dispatch: client pinned to CPU 1: {pinned}; server (pid {}) on CPU 0; {secs} s per rate; 16-token streamed replies",
+        "dispatch: client pinned to CPU 1: {pinned}; server (pid {}) on CPU 0; {secs} s per rate; 16-token streamed replies; transport {transport:?}",
         server.pid()
     );
     println!(
@@ -55,6 +59,7 @@ fn main() {
         cfg.client.progress = false;
         cfg.client.timeout_s = 30.0;
         cfg.client.warmup_requests = 32;
+        cfg.client.transport = transport;
         let opts = RunOptions {
             base_url: server.url.clone(),
             quiet: true,

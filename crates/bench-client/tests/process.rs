@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bench_client::testkit::{End, Reply, TestServer};
+use bench_client::testkit::{End, Reply, TestServer, read_records};
 use bench_client::{RunOptions, StopHandle};
 use bench_config::client::Api;
 use bench_types::StageError;
@@ -42,6 +42,9 @@ fn child_process_entry() {
     if mode == "apikey" {
         cfg.client.api_key_env = Some("BENCH_CLIENT_TEST_KEY".into());
         cfg.client.write_aibrix_output = true;
+    }
+    if mode == "sigint" {
+        cfg.client.timeout_s = 60.0;
     }
     if mode == "sigkill" {
         cfg.client.write_aibrix_output = true;
@@ -79,7 +82,7 @@ fn child(mode: &str, dir: &Path, url: &str, env: &[(&str, &str)]) -> std::proces
 /// not_sent, the file complete, exit status 130.
 #[test]
 fn sigint_stops_cleanly_and_exits_130() {
-    let server = TestServer::start(|_| slow(3000));
+    let server = TestServer::start(|_| slow(20_000));
     let dir = run_dir();
     write_workload(dir.path(), None, evenly(100, 100.0, 2));
     let mut ch = child("sigint", dir.path(), &server.url(), &[]);
@@ -101,8 +104,8 @@ fn sigint_stops_cleanly_and_exits_130() {
     let took = signalled.elapsed();
     assert_eq!(status.code(), Some(130));
     assert!(
-        took < Duration::from_secs(3),
-        "stopping took {took:?} (grace 0.3 s)"
+        took < Duration::from_secs(10),
+        "stopping took {took:?} (grace 0.3 s; replies take 20 s)"
     );
     let (rows, _, kv) = records(dir.path());
     assert_eq!(meta(&kv, "bench.complete"), Some("true"));
@@ -112,7 +115,7 @@ fn sigint_stops_cleanly_and_exits_130() {
     assert_eq!(
         cancelled + not_sent,
         100,
-        "nothing finished (3 s replies); statuses: {:?}",
+        "nothing finished (20 s replies); statuses: {:?}",
         rows.iter().map(|r| &r.status).collect::<Vec<_>>()
     );
     assert!(
@@ -134,23 +137,39 @@ fn sigint_stops_cleanly_and_exits_130() {
 }
 
 /// SIGKILL mid-run: requests.parquet is a complete Parquet file holding every request that
-/// finished before the last flush (0.2 s), marked incomplete; output.jsonl holds whole lines.
+/// finished before the last snapshot, marked incomplete; output.jsonl holds whole lines.
+///
+/// The test reads requests.parquet while the run goes (every read must succeed: a reader never
+/// meets a half-written file), kills the child once the file holds 100 rows, and requires the
+/// file after the kill to hold at least what was seen before it. How far snapshots trail the
+/// server depends on scheduling (the writer runs at low priority), so that is not asserted here.
 #[test]
 fn sigkill_leaves_a_readable_file() {
     let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 2));
     let dir = run_dir();
-    write_workload(dir.path(), None, evenly(400, 10.0, 2));
+    write_workload(dir.path(), None, evenly(3000, 10.0, 2));
     let mut ch = child("sigkill", dir.path(), &server.url(), &[]);
+    let file = dir.path().join("requests.parquet");
     let t0 = Instant::now();
-    while server.count() < 150 && t0.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(10));
+    let (mut seen, mut reads) = (0, 0);
+    while seen < 100 && t0.elapsed() < Duration::from_secs(60) {
+        if file.exists() {
+            let (rows, kv) = read_records(&file).expect("every snapshot is a readable file");
+            assert_eq!(meta(&kv, "bench.complete"), Some("false"));
+            assert!(rows.len() >= seen, "snapshots only grow");
+            seen = rows.len();
+            reads += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    let answered = server.count();
+    assert!(seen >= 100, "the file held {seen} rows after 60 s");
     ch.kill().unwrap();
     ch.wait().unwrap();
+    let answered = server.count();
+    assert!(answered < 3000, "the kill came after the run had finished");
     let (rows, _, kv) = records(dir.path());
     assert_eq!(meta(&kv, "bench.complete"), Some("false"));
-    assert_eq!(meta(&kv, "bench.workload_requests"), Some("400"));
+    assert_eq!(meta(&kv, "bench.workload_requests"), Some("3000"));
     assert!(
         meta(&kv, "bench.anchor_unix_ns")
             .unwrap()
@@ -158,10 +177,9 @@ fn sigkill_leaves_a_readable_file() {
             .unwrap()
             > 1_600_000_000_000_000_000
     );
-    // At 100 req/s, a 0.2 s flush interval loses about 20 rows (plus the last one in flight).
     assert!(
-        rows.len() + 40 >= answered && rows.len() <= answered,
-        "{} rows for {answered} answered requests",
+        rows.len() >= seen && rows.len() <= answered,
+        "{} rows in the file; {seen} seen before the kill ({reads} reads), {answered} answered",
         rows.len()
     );
     let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.request_id).collect();
