@@ -54,10 +54,14 @@ fn load_config(args: &Args) -> Result<Resolved, Failure> {
         env: true,
     })
     .map_err(|e| match e {
-        LoadError::Invalid(errs) => Failure::new(
-            exit::BAD_INPUT,
-            format!("invalid config ({} problems):\n{errs}", errs.0.len()),
-        ),
+        LoadError::Invalid(errs) => {
+            let n = errs.0.len();
+            let plural = if n == 1 { "" } else { "s" };
+            Failure::new(
+                exit::BAD_INPUT,
+                format!("invalid config ({n} problem{plural}):\n{errs}"),
+            )
+        }
         other => Failure::new(exit::BAD_INPUT, other.to_string()),
     })
 }
