@@ -34,6 +34,12 @@ fn stage_failure<E: StageError>(stage: &str, e: E) -> Failure {
 fn load_config(args: &Args) -> Result<Resolved, Failure> {
     let file = match &args.config {
         Some(p) => {
+            if p.is_dir() {
+                return Err(Failure::new(
+                    exit::BAD_INPUT,
+                    format!("--config {}: is a directory, not a YAML file", p.display()),
+                ));
+            }
             if !p.is_file() {
                 return Err(Failure::new(
                     exit::BAD_INPUT,
@@ -109,11 +115,38 @@ pub fn run(args: Args) -> Result<i32, Failure> {
     };
     for &stage in stages {
         let code = run_stage(stage, &resolved, &run_dir, args.quiet)?;
+        if code == exit::INTERRUPTED && stage == Stage::Client && stages.contains(&Stage::Analysis)
+        {
+            // Ctrl-C during the client: every record is written, so summarize what finished
+            // (analysis reads interrupted runs and says what it excluded), then exit 130.
+            tracing::info!(
+                "client interrupted: analysing the requests that finished (Ctrl-C again to skip)"
+            );
+            exit_on_ctrl_c();
+            run_stage(Stage::Analysis, &resolved, &run_dir, args.quiet)?;
+            return Ok(exit::INTERRUPTED);
+        }
         if code != exit::OK {
             return Ok(code);
         }
     }
     Ok(exit::OK)
+}
+
+/// From now on, Ctrl-C exits at once with status 130 (the client's handler no longer listens).
+fn exit_on_ctrl_c() {
+    std::thread::spawn(|| {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+            eprintln!("bench: interrupted again: analysis skipped");
+            std::process::exit(exit::INTERRUPTED);
+        }
+    });
 }
 
 fn stage_name(s: Stage) -> &'static str {
@@ -133,6 +166,9 @@ fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<
     let t0 = Instant::now();
     tracing::info!("{name}: starting (run_dir {})", run_dir.display());
     let mut code = exit::OK;
+    if stage == Stage::Workload && cfg.workload.needs_dataset() {
+        same_tokenizer_as_dataset(cfg, run_dir)?;
+    }
     let out: StageOutput = match stage {
         Stage::Dataset => bench_dataset::run(cfg, run_dir).map_err(|e| stage_failure(name, e))?,
         Stage::Workload => bench_workload::run(cfg, run_dir).map_err(|e| stage_failure(name, e))?,
@@ -175,8 +211,14 @@ fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<
         seconds,
         outputs: out.outputs.clone(),
         stats: out.stats.clone(),
+        config: serde_json::Value::Null,
     };
-    manifest::record_stage(run_dir, &r.tree, cfg.seed, record, &out.inputs).map_err(|e| {
+    let mut inputs = out.inputs.clone();
+    if stage != Stage::Analysis && !cfg.tokenizer.starts_with("builtin:") {
+        // a tokenizer.json decides every token count: checksum it like any input
+        inputs.push(("tokenizer".into(), PathBuf::from(&cfg.tokenizer)));
+    }
+    manifest::record_stage(run_dir, &r.tree, cfg.seed, record, &inputs).map_err(|e| {
         Failure::new(
             exit::FAILURE,
             format!("writing manifest in {}: {e}", run_dir.display()),
@@ -192,6 +234,37 @@ fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<
         println!("{text}");
     }
     Ok(code)
+}
+
+/// The workload stage matches prompts to lengths counted by the dataset stage: refuse to mix
+/// tokenizers (the manifest says which one made dataset.jsonl).
+fn same_tokenizer_as_dataset(cfg: &Config, run_dir: &Path) -> Result<(), Failure> {
+    let path = run_dir.join(bench_types::files::MANIFEST);
+    let Some(m) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<bench_types::manifest::Manifest>(&b).ok())
+    else {
+        return Ok(());
+    };
+    let made_with = m
+        .stages
+        .iter()
+        .find(|s| s.stage == "dataset")
+        .and_then(|s| s.config.get("tokenizer"))
+        .and_then(|t| t.as_str());
+    match made_with {
+        Some(t) if t != cfg.tokenizer => Err(Failure::new(
+            exit::BAD_INPUT,
+            format!(
+                "`tokenizer`: {} was made with `{t}` ({}), this run uses `{}`: its prompt lengths \
+                 would be wrong; run --stage dataset again or use --override tokenizer={t}",
+                run_dir.join(bench_types::files::DATASET).display(),
+                path.display(),
+                cfg.tokenizer
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn serve_sim(cfg: &Config, host: &str, port: u16) -> Result<i32, Failure> {

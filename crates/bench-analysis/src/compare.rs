@@ -52,11 +52,39 @@ pub fn read_summary(dir: &Path) -> Result<Value, AnalysisError> {
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| AnalysisError::Input(format!("{}: not JSON: {e}", path.display())))?;
     match v.get("schema").and_then(Value::as_str) {
-        Some(s) if s.starts_with("bench.summary/") => Ok(v),
-        _ => Err(AnalysisError::Input(format!(
-            "{}: not a bench summary (no `schema: bench.summary/N` key)",
+        Some(crate::summary::SCHEMA) => Ok(v),
+        Some(s) if s.starts_with("bench.summary/") => Err(AnalysisError::Input(format!(
+            "{}: schema `{s}` is not `{}`, whose figures this bench compares (re-analyse the run: \
+             bench --stage analysis --override run_dir={})",
+            path.display(),
+            crate::summary::SCHEMA,
+            dir.display()
+        ))),
+        Some(s) => Err(AnalysisError::Input(format!(
+            "{}: not a bench summary (`schema` is `{s}`, not `bench.summary/N`)",
             path.display()
         ))),
+        None => Err(AnalysisError::Input(format!(
+            "{}: not a bench summary (no `schema` key)",
+            path.display()
+        ))),
+    }
+}
+
+/// The SLOs a summary's goodput was measured against, e.g. `ttft<=200ms, tpot<=50ms`.
+fn slo_text(s: &Value) -> String {
+    let parts: Vec<String> = ["ttft", "tpot", "itl", "e2el"]
+        .iter()
+        .filter_map(|k| {
+            lookup(s, &format!("slo.{k}_ms"))
+                .and_then(Value::as_f64)
+                .map(|v| format!("{k}<={v}ms"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -105,9 +133,18 @@ pub fn table(names: &[String], summaries: &[Value]) -> String {
             .chain(COLUMNS.iter().map(|c| c.0.to_string()))
             .collect(),
     );
-    for (name, s) in names.iter().zip(summaries) {
+    // goodput is only comparable under the same SLOs: show them when they differ
+    let slos: Vec<String> = summaries.iter().map(slo_text).collect();
+    let slos_differ = slos.iter().any(|x| Some(x) != slos.first());
+    if slos_differ {
+        rows[0].push("goodput SLO".into());
+    }
+    for ((name, s), slo) in names.iter().zip(summaries).zip(&slos) {
         let mut r = vec![name.clone()];
         r.extend(COLUMNS.iter().map(|(_, p)| cell(lookup(s, p))));
+        if slos_differ {
+            r.push(slo.clone());
+        }
         if lookup(s, "client_health.ok") == Some(&Value::Bool(false)) {
             r[0].push_str(" (!)");
         }
@@ -138,6 +175,11 @@ pub fn table(names: &[String], summaries: &[Value]) -> String {
         out.push_str(
             "(!) the client could not keep the schedule in this run: its latencies are suspect\n",
         );
+    }
+    if slos_differ {
+        out.push_str("goodput was measured against different SLOs in these runs (goodput SLO)\n");
+    } else {
+        let _ = writeln!(out, "goodput SLO: {}", slos.first().map_or("none", |s| s));
     }
     out.push_str("times in ms; goodput in req/s; lag p99 = client schedule lag\n");
     out

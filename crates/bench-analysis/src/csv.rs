@@ -13,71 +13,39 @@ use crate::analyze::Analysis;
 use crate::distributions::{Brief, GroupRow};
 use crate::format::{csv_num, csv_text};
 use crate::load::Status;
-use crate::stats::Stats;
 use crate::summary::Summary;
 use crate::timeseries::TimeSeries;
 
-/// Metrics with a full [`Stats`] block in summary.json, in column order.
-pub const STATS_METRICS: [&str; 9] = [
-    "ttft_ms",
-    "tpot_ms",
-    "itl_ms",
-    "e2el_ms",
-    "ttfb_ms",
-    "request_output_throughput",
-    "dispatch_lag_ms",
-    "queue_delay_ms",
-    "schedule_lag_ms",
-];
-
-/// Scalar keys of summary.json in summary.csv, as dotted paths.
-const SCALARS: [&str; 37] = [
-    "run.run_dir",
-    "run.started_at",
-    "run.mode",
-    "run.concurrency",
-    "run.api",
-    "run.model",
-    "run.endpoint",
-    "counts.rows",
-    "counts.warmup",
-    "counts.ok",
-    "counts.http_error",
-    "counts.timeout",
-    "counts.transport_error",
-    "counts.cancelled",
-    "counts.not_sent",
-    "counts.unknown_status",
-    "counts.measured",
-    "counts.failed",
-    "counts.missing_rows",
-    "duration_s",
-    "request_throughput",
-    "input_token_throughput",
-    "output_token_throughput",
-    "total_token_throughput",
-    "goodput",
-    "slo.good_requests",
-    "slo.attainment",
-    "slo.ttft_ms",
-    "slo.tpot_ms",
-    "slo.itl_ms",
-    "slo.e2el_ms",
-    "client_health.ok",
-    "client_health.p99_ms",
-    "client_health.threshold_ms",
-    "tokens.total_input",
-    "tokens.total_output",
-    "tokens.output_mismatches",
-];
-
-/// Every column of summary.csv as a dotted path into summary.json.
-pub fn summary_paths() -> Vec<String> {
-    let mut v: Vec<String> = SCALARS.iter().map(|s| s.to_string()).collect();
-    for m in STATS_METRICS {
-        v.extend(Stats::KEYS.iter().map(|k| format!("{m}.{k}")));
+/// Every scalar of summary.json (numbers, strings, booleans, nulls) as a dotted path, in the
+/// file's key order; lists (exclusions, notes, distributions, breakdowns, files) are left to
+/// summary.json and the other CSVs. The union over `summaries`, so runs of different versions
+/// still line up.
+pub fn summary_paths(summaries: &[Value]) -> Vec<String> {
+    fn walk(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(x, &p, out);
+                }
+            }
+            Value::Array(_) => {}
+            _ => {
+                if !out.iter().any(|q| q == prefix) {
+                    out.push(prefix.to_string());
+                }
+            }
+        }
     }
-    v
+    let mut out = Vec::new();
+    for s in summaries {
+        walk(s, "", &mut out);
+    }
+    out
 }
 
 /// The value at a dotted path.
@@ -100,7 +68,7 @@ fn field(v: Option<&Value>) -> String {
 
 /// summary.csv's header and one row per summary (as JSON values).
 pub fn summary_csv(summaries: &[Value]) -> String {
-    let paths = summary_paths();
+    let paths = summary_paths(summaries);
     let mut out = paths
         .iter()
         .map(|p| p.replace('.', "_"))

@@ -94,6 +94,22 @@ pub fn compute(run_dir: &Path, cfg: &AnalysisConfig) -> Result<Computed, Analysi
     })
 }
 
+/// Removes plots an earlier analysis of this run wrote that this one does not (a pair no longer
+/// asked for, a breakdown the run no longer has), so plots/ matches summary.json's `files`.
+fn remove_stale_plots(dir: &Path, charts: &[plots::Chart]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let ours = matches!(p.extension().and_then(|x| x.to_str()), Some("svg" | "png"));
+        let stem = p.file_stem().and_then(|x| x.to_str()).unwrap_or("");
+        if ours && !charts.iter().any(|c| c.name == stem) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
 fn mkdir(p: &Path) -> Result<(), AnalysisError> {
     std::fs::create_dir_all(p).map_err(|e| AnalysisError::Other(format!("{}: {e}", p.display())))
 }
@@ -117,6 +133,9 @@ pub fn write_tables(c: &Computed) -> Result<Vec<String>, AnalysisError> {
     if !c.summary.pairs.is_empty() {
         csv::write_pairs(&c.summary, &dir.join("pairs.csv"))?;
         files.push("pairs.csv".to_string());
+    } else {
+        // an earlier analysis with pairs: don't leave its table beside this summary
+        let _ = std::fs::remove_file(dir.join("pairs.csv"));
     }
     Ok(files)
 }
@@ -133,6 +152,7 @@ pub fn write_visuals(c: &Computed) -> Result<Vec<String>, AnalysisError> {
     if a.cfg.plots {
         let dir = a.run_dir.join("plots");
         mkdir(&dir)?;
+        remove_stale_plots(&dir, &charts);
         for ch in &charts {
             csv::write_text(&dir.join(format!("{}.svg", ch.name)), &ch.svg)?;
             plots::write_png(ch, &dir.join(format!("{}.png", ch.name)))?;

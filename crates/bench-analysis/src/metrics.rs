@@ -311,21 +311,26 @@ pub fn classify(r: &Records) -> (Vec<Option<Exclusion>>, Itl) {
             }
             return;
         }
-        let mut max = 0i64;
+        let mut max = i64::MIN;
         let mut ordered = true;
         for w in ch.windows(2) {
             let d = w[1] - w[0];
             ordered &= d >= 0;
             max = max.max(d);
         }
-        itl.max_ms[i] = max as f64 / 1e6;
-        itl.mean_ms[i] = (ch[ch.len() - 1] - ch[0]) as f64 / 1e6 / (ch.len() - 1) as f64;
         if reason[i].is_none() {
             let (s, e) = (r.sent[i].unwrap_or(i64::MIN), r.end[i].unwrap_or(i64::MAX));
             if !ordered || ch[0] < s || ch[ch.len() - 1] > e {
                 reason[i] = Some(Exclusion::InconsistentTimes);
-                return;
             }
+        }
+        if !ordered {
+            // chunk times out of order: the row is excluded and has no meaningful ITL
+            return;
+        }
+        itl.max_ms[i] = max as f64 / 1e6;
+        itl.mean_ms[i] = (ch[ch.len() - 1] - ch[0]) as f64 / 1e6 / (ch.len() - 1) as f64;
+        if reason[i].is_none() {
             itl.pooled_ns.extend(ch.windows(2).map(|w| w[1] - w[0]));
         }
     });

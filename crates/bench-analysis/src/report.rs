@@ -215,7 +215,12 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
         &s.counts.measured.to_string(),
         &format!("of {} rows, {} failed", s.counts.rows, s.counts.failed),
     );
-    card(&mut o, "duration", &num(s.duration_s), "s, measured window");
+    card(
+        &mut o,
+        "duration",
+        &num(s.duration_s),
+        "s, first send to last end",
+    );
     card(
         &mut o,
         "request throughput",
@@ -238,6 +243,12 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
                 pct(s.slo.attainment),
                 goodput::describe(&s.slo)
             ),
+        ),
+        None if s.slo.good_requests.is_some() => card(
+            &mut o,
+            "goodput",
+            "-",
+            &format!("no request ran; SLO {}", goodput::describe(&s.slo)),
         ),
         None => card(&mut o, "goodput", "-", "no SLO set (analysis.slo.*)"),
     }
@@ -263,7 +274,6 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
 
     o.push_str("<h2>Latency per request</h2>");
     let mut rows: Vec<(&str, &Stats)> = metric_rows(s).to_vec();
-    rows.push(("Schedule lag (ms)", &s.schedule_lag_ms));
     rows.push(("Input tokens", &s.input_tokens));
     rows.push(("Output tokens", &s.output_tokens));
     stats_table(&mut o, &rows);
@@ -311,7 +321,7 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
         }
         o.push_str("</table>");
     }
-    o.push_str("</div><div><h3>Throughput (measured window)</h3>");
+    o.push_str("</div><div><h3>Throughput (first send to last end)</h3>");
     kv_table(
         &mut o,
         &[
@@ -347,12 +357,16 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
             ),
             (
                 "usage vs client output tokens",
-                format!(
-                    "{} vs {} ({} requests differ)",
-                    num(Some(s.tokens.output_usage_sum)),
-                    num(Some(s.tokens.output_client_sum)),
-                    s.tokens.output_mismatches
-                ),
+                if s.tokens.output_from_usage == 0 {
+                    "- (the server reported no usage)".to_string()
+                } else {
+                    format!(
+                        "{} vs {} ({} requests differ)",
+                        num(Some(s.tokens.output_usage_sum)),
+                        num(Some(s.tokens.output_client_sum)),
+                        s.tokens.output_mismatches
+                    )
+                },
             ),
         ],
     );

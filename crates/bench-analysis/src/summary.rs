@@ -11,7 +11,7 @@ use crate::metrics::Exclusion;
 use crate::stats::Stats;
 
 /// Schema name and version of summary.json.
-pub const SCHEMA: &str = "bench.summary/1";
+pub const SCHEMA: &str = "bench.summary/2";
 
 /// What run this is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -80,15 +80,15 @@ pub struct Excluded {
     pub why: String,
 }
 
-/// The measured window.
+/// The run's window: from the first send to the last end of any sent (non-warmup) request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Window {
-    /// Earliest sent time of a measured request, seconds since the time origin.
+    /// Earliest sent time of a sent (non-warmup) request, seconds since the time origin.
     pub start_s: Option<f64>,
-    /// Latest end time of a measured request, seconds since the time origin.
+    /// Latest end time of a sent (non-warmup) request, any status, seconds since the time origin.
     pub end_s: Option<f64>,
-    /// From the first sent to the last end of any non-warmup request, seconds.
-    pub run_span_s: Option<f64>,
+    /// From the first sent to the last end of the measured (ok) requests only, seconds.
+    pub measured_span_s: Option<f64>,
 }
 
 /// Token counts: totals over measured requests and where they came from.
@@ -158,7 +158,7 @@ pub struct Breakdowns {
 /// summary.json.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
-    /// `bench.summary/1`.
+    /// `bench.summary/2`.
     pub schema: String,
     /// What run this is.
     pub run: RunInfo,
@@ -168,9 +168,9 @@ pub struct Summary {
     pub excluded: Vec<Excluded>,
     /// Warnings about the data (client lag, incomplete file, missing rows...).
     pub notes: Vec<String>,
-    /// The measured window.
+    /// The run's window.
     pub window: Window,
-    /// Length of the measured window, seconds.
+    /// Length of the window, seconds (first send to last end of any sent request).
     pub duration_s: Option<f64>,
     /// Measured requests / duration_s.
     pub request_throughput: Option<f64>,
@@ -279,21 +279,31 @@ pub fn build(a: &Analysis) -> Summary {
         excluded.push(Excluded { reason: "missing_rows".into(), count: m, why: "workload requests with no row in requests.parquet (the client stopped before writing them)".into() });
     }
 
-    let start = a.measured.iter().filter_map(|&i| r.sent[i]).min();
-    let end = a.measured.iter().filter_map(|&i| r.end[i]).max();
-    let duration_s = match (start, end) {
+    // The window covers every request the client sent (not warmup), whatever its status:
+    // failed and cancelled requests took the server's time too, and leaving them out would
+    // shrink the window and inflate the rates of exactly the runs that went badly.
+    let span = |rows: &[usize]| {
+        let (mut lo, mut hi) = (None::<i64>, None::<i64>);
+        for &i in rows {
+            if let (Some(s), Some(e)) = (r.sent[i], r.end[i])
+                && e >= s
+            {
+                lo = Some(lo.map_or(s, |v| v.min(s)));
+                hi = Some(hi.map_or(e, |v| v.max(e)));
+            }
+        }
+        (lo, hi)
+    };
+    let secs_between = |(s, e): (Option<i64>, Option<i64>)| match (s, e) {
         (Some(s), Some(e)) if e > s => Some((e - s) as f64 / 1e9),
         _ => None,
     };
-    let span_start = a.sent_rows.iter().filter_map(|&i| r.sent[i]).min();
-    let span_end = a.sent_rows.iter().filter_map(|&i| r.end[i]).max();
+    let (start, end) = span(&a.sent_rows);
+    let duration_s = secs_between((start, end));
     let window = Window {
         start_s: start.map(|t| a.secs(t)),
         end_s: end.map(|t| a.secs(t)),
-        run_span_s: match (span_start, span_end) {
-            (Some(s), Some(e)) if e > s => Some((e - s) as f64 / 1e9),
-            _ => None,
-        },
+        measured_span_s: secs_between(span(&a.measured)),
     };
 
     let tokens = token_counts(a);
@@ -319,6 +329,14 @@ pub fn build(a: &Analysis) -> Summary {
             r.meta.workload_requests.unwrap_or(0)
         ));
     }
+    let no_ttft = counts.measured - a.measured_values(&d.ttft_ms).len() as u64;
+    if a.cfg.slo.ttft_ms.is_some() && no_ttft > 0 {
+        notes.push(format!(
+            "{no_ttft} of {} measured requests have no TTFT (not streamed, or no chunk carried text), \
+             so they fail the TTFT SLO (analysis.slo.ttft_ms)",
+            counts.measured
+        ));
+    }
     if counts.measured == 0 {
         notes.push("no measured request: every row is excluded (see `excluded`), so latency and throughput figures are empty".into());
     }
@@ -339,7 +357,7 @@ pub fn build(a: &Analysis) -> Summary {
         schema: SCHEMA.into(),
         run: run_info(a),
         duration_s,
-        request_throughput: per_s(counts.measured as f64).filter(|_| counts.measured > 0),
+        request_throughput: per_s(counts.measured as f64),
         input_token_throughput: per_s(tokens.total_input),
         output_token_throughput: per_s(tokens.total_output),
         total_token_throughput: per_s(tokens.total_input + tokens.total_output),
@@ -375,6 +393,10 @@ pub fn build(a: &Analysis) -> Summary {
     }
 }
 
+/// What schedule lag is, for the health message.
+const SCHEDULE_LAG: &str = "schedule lag = dispatch lag less the waits the workload asks for: \
+                            a concurrency cap, a session's previous turn";
+
 fn health(lag: &Stats, threshold_ms: f64, sent: usize) -> ClientHealth {
     match lag.p99 {
         Some(p99) if p99 > threshold_ms => ClientHealth {
@@ -382,8 +404,9 @@ fn health(lag: &Stats, threshold_ms: f64, sent: usize) -> ClientHealth {
             p99_ms: Some(p99),
             threshold_ms,
             message: format!(
-                "the client could not keep the schedule: p99 dispatch lag {p99:.3} ms exceeds {threshold_ms} ms \
-                 (analysis.max_dispatch_lag_ms), so latencies are suspect (requests went out later than planned)"
+                "the client could not keep the schedule: p99 schedule lag {p99:.3} ms exceeds {threshold_ms} ms \
+                 (analysis.max_dispatch_lag_ms), so latencies are suspect (requests went out later than planned; \
+                 {SCHEDULE_LAG})"
             ),
         },
         Some(p99) => ClientHealth {
@@ -391,7 +414,8 @@ fn health(lag: &Stats, threshold_ms: f64, sent: usize) -> ClientHealth {
             p99_ms: Some(p99),
             threshold_ms,
             message: format!(
-                "the client kept the schedule: p99 dispatch lag {p99:.3} ms <= {threshold_ms} ms over {sent} sent requests"
+                "the client kept the schedule: p99 schedule lag {p99:.3} ms <= {threshold_ms} ms over {sent} sent requests \
+                 ({SCHEDULE_LAG})"
             ),
         },
         None => ClientHealth {

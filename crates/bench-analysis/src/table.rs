@@ -16,7 +16,7 @@ fn rule(out: &mut String, title: &str) {
 }
 
 /// Rows of the latency table: (label, summary.json key, stats).
-pub fn metric_rows(s: &Summary) -> [(&'static str, &Stats); 8] {
+pub fn metric_rows(s: &Summary) -> [(&'static str, &Stats); 9] {
     [
         ("TTFT (ms)", &s.ttft_ms),
         ("TPOT (ms)", &s.tpot_ms),
@@ -26,6 +26,7 @@ pub fn metric_rows(s: &Summary) -> [(&'static str, &Stats); 8] {
         ("Output tok/s per req", &s.request_output_throughput),
         ("Dispatch lag (ms)", &s.dispatch_lag_ms),
         ("Queue delay (ms)", &s.queue_delay_ms),
+        ("Schedule lag (ms)", &s.schedule_lag_ms),
     ]
 }
 

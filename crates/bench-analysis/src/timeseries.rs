@@ -71,9 +71,9 @@ pub fn build(a: &Analysis) -> TimeSeries {
     if span / bin_ns > MAX_BINS as f64 {
         let wider = span / MAX_BINS as f64;
         note = Some(format!(
-            "time series bins widened from {} s to {:.3} s (at most {MAX_BINS} bins)",
+            "time series bins widened from {} s to {} s (at most {MAX_BINS} bins)",
             a.cfg.bin_s,
-            wider / 1e9
+            crate::format::num(Some(wider / 1e9))
         ));
         bin_ns = wider;
     }

@@ -271,17 +271,19 @@ fn every_summary_figure_matches_hand_computation() {
         ]
     );
 
-    // window: first sent of a measured request (A, 0.5 ms) to last end (B, 401 ms)
+    // window: first sent of any sent request (A, 0.5 ms) to the last end of any, whatever its
+    // status (the inconsistent row 7, 640 ms); the measured ones alone span A to B (401 ms)
     assert_eq!(s.window.start_s, Some(0.0005));
-    assert_eq!(s.window.end_s, Some(0.401));
-    assert_eq!(s.duration_s, Some(0.4005));
-    assert_eq!(s.request_throughput, Some(3.0 / 0.4005));
+    assert_eq!(s.window.end_s, Some(0.64));
+    assert_eq!(s.duration_s, Some(0.6395));
+    assert_eq!(s.window.measured_span_s, Some(0.4005));
+    assert_eq!(s.request_throughput, Some(3.0 / 0.6395));
     // input tokens: 100 (usage) + 200 (client, no usage) + 50 (usage); output: 5 + 3 + 1
     assert_eq!(s.tokens.total_input, 350.0);
     assert_eq!(s.tokens.total_output, 9.0);
-    assert_eq!(s.input_token_throughput, Some(350.0 / 0.4005));
-    assert_eq!(s.output_token_throughput, Some(9.0 / 0.4005));
-    assert_eq!(s.total_token_throughput, Some(359.0 / 0.4005));
+    assert_eq!(s.input_token_throughput, Some(350.0 / 0.6395));
+    assert_eq!(s.output_token_throughput, Some(9.0 / 0.6395));
+    assert_eq!(s.total_token_throughput, Some(359.0 / 0.6395));
     assert_eq!(
         (
             s.tokens.input_from_usage,
@@ -346,7 +348,7 @@ fn every_summary_figure_matches_hand_computation() {
         ),
         (Some(2), Some(2), Some(2), Some(2))
     );
-    assert_eq!(s.goodput, Some(1.0 / 0.4005));
+    assert_eq!(s.goodput, Some(1.0 / 0.6395));
     assert_eq!(s.slo.attainment, Some(0.25));
 
     // input-length bins (2 bins over [50, 200], width 75): [50, 125) holds A and C, [125, 200] B
@@ -500,7 +502,7 @@ fn requests_csv_has_one_line_per_row_with_its_metrics() {
     let at = |k: &str| v[h.iter().position(|x| *x == k).unwrap()];
     assert_eq!(at("counts_measured"), "3");
     assert_eq!(at("ttft_ms_p50"), "60");
-    assert_eq!(at("duration_s"), "0.4005");
+    assert_eq!(at("duration_s"), "0.6395");
 }
 
 #[test]

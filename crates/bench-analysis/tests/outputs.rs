@@ -99,6 +99,25 @@ fn plots_are_svg_and_png_and_the_report_is_self_contained() {
         html.contains(&format!(">{measured}<")),
         "report shows the measured count"
     );
+
+    // analysed again without pairs: the old pair plots and pairs.csv go, a user's file stays
+    std::fs::write(dir.path().join("plots/notes.txt"), "mine").unwrap();
+    let mut cfg = Config::default();
+    cfg.analysis.pairs.clear();
+    bench_analysis::run(&cfg, dir.path()).unwrap();
+    assert!(
+        !dir.path()
+            .join("plots/pair_prompt_len_vs_ttft.svg")
+            .exists()
+    );
+    assert!(
+        !dir.path()
+            .join("plots/pair_prompt_len_vs_ttft.png")
+            .exists()
+    );
+    assert!(!dir.path().join("pairs.csv").exists());
+    assert!(dir.path().join("plots/ttft_distribution.svg").exists());
+    assert!(dir.path().join("plots/notes.txt").exists());
 }
 
 #[test]
@@ -139,6 +158,55 @@ fn compare_puts_runs_in_one_table_and_csv() {
     // the same columns as the run's own summary.csv
     let own = std::fs::read_to_string(a.join("summary.csv")).unwrap();
     assert_eq!(own.lines().next(), Some(rows[0]));
+    // every scalar of summary.json has its column
+    fn leaves(v: &serde_json::Value, p: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| {
+                leaves(
+                    x,
+                    &if p.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{p}_{k}")
+                    },
+                    out,
+                )
+            }),
+            serde_json::Value::Array(_) => {}
+            _ => out.push(p.to_string()),
+        }
+    }
+    let mut want = Vec::new();
+    leaves(&sa, "", &mut want);
+    assert_eq!(header, want);
+    assert!(want.len() > 150, "{}", want.len());
+    assert!(
+        header.contains(&"window_measured_span_s") && header.contains(&"tokens_input_from_usage")
+    );
+    assert!(table.contains("goodput SLO: ttft<="), "{table}");
+
+    // runs measured against different SLOs say so, run by run
+    let mut sb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("summary.json")).unwrap()).unwrap();
+    sb["slo"]["ttft_ms"] = serde_json::json!(123.0);
+    std::fs::write(b.join("summary.json"), sb.to_string()).unwrap();
+    let table = bench_analysis::compare(&[a.clone(), b.clone()], None).unwrap();
+    assert!(
+        table.lines().next().unwrap().ends_with("goodput SLO")
+            && table.contains("ttft<=123ms")
+            && table.contains("different SLOs"),
+        "{table}"
+    );
+    // a summary of another schema version is refused with what to do
+    sb["schema"] = serde_json::json!("bench.summary/1");
+    std::fs::write(b.join("summary.json"), sb.to_string()).unwrap();
+    let e = bench_analysis::compare(&[a, b], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bench.summary/1") && e.contains("--stage analysis"),
+        "{e}"
+    );
 }
 
 #[test]
