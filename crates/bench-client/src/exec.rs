@@ -215,6 +215,17 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
                         end,
                     )
                 }
+                // A stream closed cleanly before its end marker ([DONE], a finish_reason, TGI's
+                // final event) may be a reply cut short by a proxy or a crash: not `ok`.
+                Ok(()) if ctx.stream && !col.done && col.finish_reason.is_none() => (
+                    RequestStatus::TransportError,
+                    Some(
+                        "stream ended before its end marker ([DONE], a finish_reason or TGI's final event): \
+                         the reply may be cut short"
+                            .into(),
+                    ),
+                    end,
+                ),
                 Ok(()) => (RequestStatus::Ok, None, end),
             }
         }

@@ -156,6 +156,13 @@ pub fn run(cfg: &Config, run_dir: &Path, opts: &RunOptions) -> Result<ClientOutc
     let c = &cfg.client;
     let wl_path = run_dir.join(files::WORKLOAD);
     let wl = bench_types::workload::read(&wl_path)?;
+    if wl.num_requests() == 0 {
+        return Err(ClientError::Input(format!(
+            "{}: no requests: nothing to send (run `--stage workload` again with a longer \
+             workload.duration_ms or a higher rate)",
+            wl_path.display()
+        )));
+    }
     let mode_json = serde_json::json!({"mode": wl.mode(), "concurrency": wl.header.as_ref().and_then(|h| h.concurrency)}).to_string();
     let plan = Arc::new(plan::build(wl, c, &wl_path, run_dir).map_err(ClientError::Input)?);
     let tokenizer = Tokenizer::load(&cfg.tokenizer)
@@ -327,7 +334,6 @@ pub fn run(cfg: &Config, run_dir: &Path, opts: &RunOptions) -> Result<ClientOutc
         Err(_) => return Err(ClientError::Output("the record writer panicked".into())),
     };
     let (ran, times) = ran;
-    let cpu_wait_ns = times.map(|t| t.1);
 
     let mut out = StageOutput::default();
     out.outputs.push(files::REQUESTS.to_string());
@@ -367,10 +373,12 @@ pub fn run(cfg: &Config, run_dir: &Path, opts: &RunOptions) -> Result<ClientOutc
     if let Some(w) = stats.cpu_ns {
         out.stat("writer_thread_cpu_ms", ms(w));
     }
-    if let Some(w) = cpu_wait_ns {
+    if let Some((busy, w)) = times {
         out.stat("dispatch_thread_cpu_wait_ms", ms(w));
-        let share = w as f64 / ran.elapsed.as_nanos().max(1) as f64;
-        if share > 0.01 {
+        // the thread's clocks also cover setup before the run's anchor: never more than 100%
+        let span = (ran.elapsed.as_nanos() as u64).max(busy + w).max(1);
+        let share = w as f64 / span as f64;
+        if share > 0.01 && w >= 10_000_000 {
             tracing::warn!(
                 "client: the dispatch thread waited {:.0} ms for a CPU ({:.1}% of the run): other processes compete for the cores and may have delayed sends and receive times",
                 w as f64 / 1e6,
@@ -402,7 +410,7 @@ pub fn run(cfg: &Config, run_dir: &Path, opts: &RunOptions) -> Result<ClientOutc
         by_status: stats.by_status,
         warmup_rows: stats.warmup,
         anchor_unix_ns: ran.anchor_unix_ns,
-        cpu_wait_ns,
+        cpu_wait_ns: times.map(|t| t.1),
         cpu_busy_ns: times.map(|t| t.0),
         writer_cpu_ns: stats.cpu_ns,
     })

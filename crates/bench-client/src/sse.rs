@@ -124,6 +124,13 @@ impl SseParser {
             }
             b"event" => self.error = value == b"error",
             b"id" | b"retry" => {}
+            _ if line.starts_with(b"{") => {
+                // a server that answers a streamed request with one JSON object: say what it said
+                return Err(SseError::Malformed(format!(
+                    "a JSON body instead of an SSE stream: {}",
+                    crate::protocol::response::error_message(line)
+                )));
+            }
             _ => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
                 return Err(SseError::Malformed(format!("malformed SSE line {shown:?}")));

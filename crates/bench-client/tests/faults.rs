@@ -54,11 +54,12 @@ fn fault_server() -> TestServer {
         "notsse" => stream(2, End::Garbage("<html>oops</html>".into())),
         "stall" => Reply::Stall,
         "stall-mid" => stream(2, End::Stall),
+        "cut" => stream(2, End::Cut),
         other => panic!("unexpected prompt {other}"),
     })
 }
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 10] = [
     "ok",
     "500",
     "429",
@@ -68,6 +69,7 @@ const CASES: [&str; 9] = [
     "stall",
     "stall-mid",
     "ok",
+    "cut",
 ];
 
 fn run_faults(transport: Transport) {
@@ -92,7 +94,7 @@ fn run_faults(transport: Transport) {
         (0..CASES.len() as u64).collect::<Vec<_>>()
     );
     assert_eq!(meta(&kv, "bench.complete"), Some("true"));
-    assert_eq!(meta(&kv, "bench.workload_requests"), Some("9"));
+    assert_eq!(meta(&kv, "bench.workload_requests"), Some("10"));
     let by = |i: usize| &rows[i];
     let t = format!("{transport:?}");
 
@@ -160,9 +162,21 @@ fn run_faults(transport: Transport) {
         "{t}: {mid:?}"
     );
 
+    let cut = by(9);
+    assert_eq!(
+        (cut.status.as_str(), cut.http_status, cut.chunk_ns.len()),
+        ("transport_error", Some(200), 2),
+        "{t}: {cut:?}"
+    );
+    assert!(
+        cut.error.as_deref().unwrap().contains("end marker"),
+        "{t}: {:?}",
+        cut.error
+    );
+
     assert_eq!(
         out.by_status,
-        [2, 2, 2, 3, 0, 0],
+        [2, 2, 2, 4, 0, 0],
         "{t}: ok, http_error, timeout, transport_error, cancelled, not_sent"
     );
     assert_eq!(

@@ -396,24 +396,19 @@ fn streams_from_a_hyper_server() {
 }
 
 #[test]
-fn empty_workload_gives_an_empty_complete_file() {
+fn an_empty_workload_is_bad_input_and_writes_nothing() {
+    use bench_types::StageError;
     let dir = run_dir();
     write_workload(dir.path(), None, vec![]);
-    let out = run(
-        &config(),
-        dir.path(),
-        &format!("http://127.0.0.1:{}", bench_client::testkit::closed_port()),
-    );
-    assert_eq!(out.by_status, [0; 6]);
-    let (rows, warm, kv) = records(dir.path());
-    assert!(rows.is_empty() && warm.is_empty());
-    assert_eq!(
-        (
-            meta(&kv, "bench.complete"),
-            meta(&kv, "bench.workload_requests")
-        ),
-        (Some("true"), Some("0"))
-    );
+    let opts = bench_client::RunOptions {
+        base_url: format!("http://127.0.0.1:{}", bench_client::testkit::closed_port()),
+        handle_signals: false,
+        ..Default::default()
+    };
+    let e = bench_client::run(&config(), dir.path(), &opts).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("workload.jsonl: no requests"), "{e}");
+    assert!(!dir.path().join("requests.parquet").exists());
 }
 
 #[test]

@@ -28,6 +28,7 @@ fn timed(tokens: usize, ttft_ms: u64, interval_ms: u64) -> Reply {
 /// first_token - sent matches T, and chunk gaps match I, within 1 ms at p99.
 #[test]
 fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
+    let _serial = serial();
     const T: f64 = 40.0;
     const I: f64 = 8.0;
     let server = TestServer::start(|_| timed(12, T as u64, I as u64));
@@ -100,6 +101,7 @@ fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
 /// the schedule exactly timestamp x 1e6 ns, and no drift from the first to the last decile.
 #[test]
 fn open_loop_sends_on_schedule_without_drift() {
+    let _serial = serial();
     let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 4));
     timing_attempts(|| {
         let dir = run_dir();
@@ -138,6 +140,7 @@ fn open_loop_sends_on_schedule_without_drift() {
 /// 400 ms, are still sent on time, and the server holds them all at once.
 #[test]
 fn a_slow_server_does_not_slow_the_arrivals() {
+    let _serial = serial();
     let server = TestServer::start(|_| timed(2, 400, 10));
     timing_attempts(|| {
         let dir = run_dir();
@@ -165,6 +168,7 @@ fn a_slow_server_does_not_slow_the_arrivals() {
 
 #[test]
 fn time_scale_multiplies_timestamps() {
+    let _serial = serial();
     let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 1));
     let dir = run_dir();
     write_workload(dir.path(), None, evenly(5, 100.0, 1));
@@ -185,6 +189,7 @@ fn time_scale_multiplies_timestamps() {
 /// delay (sent - ready) while ready stays on schedule.
 #[test]
 fn concurrency_cap_holds_requests_and_records_the_wait() {
+    let _serial = serial();
     let server = TestServer::start(|_| timed(2, 50, 5));
     let dir = run_dir();
     write_workload(dir.path(), None, evenly(10, 5.0, 2));
@@ -224,6 +229,7 @@ fn concurrency_cap_holds_requests_and_records_the_wait() {
 /// Closed loop with concurrency 3: exactly 3 in flight at the server, never more.
 #[test]
 fn closed_loop_keeps_n_in_flight() {
+    let _serial = serial();
     let server = TestServer::start(|_| timed(3, 20, 5));
     let dir = run_dir();
     let header = WorkloadHeader {

@@ -190,12 +190,40 @@ impl ClientConfig {
                     &format!("client.headers.{k}"),
                     "value must not contain a line break",
                 );
+            } else if ["content-length", "transfer-encoding", "connection"]
+                .iter()
+                .any(|h| k.eq_ignore_ascii_case(h))
+            {
+                e.push(
+                    &format!("client.headers.{k}"),
+                    "is set by the client for each request and cannot be given",
+                );
+            } else if k.eq_ignore_ascii_case("authorization") && self.api_key_env.is_some() {
+                e.push(
+                    &format!("client.headers.{k}"),
+                    "conflicts with client.api_key_env, which sends `Authorization: Bearer <key>`: set one of them",
+                );
+            } else if k.eq_ignore_ascii_case("routing-strategy") && self.routing_strategy.is_some()
+            {
+                e.push(
+                    &format!("client.headers.{k}"),
+                    "conflicts with client.routing_strategy, which sends this header: set one of them",
+                );
             }
         }
         for k in self.extra_body.keys() {
-            if ["messages", "prompt", "inputs", "stream"].contains(&k.as_str()) {
-                e.push(&format!("client.extra_body.{k}"), "is set by the client itself (prompt, conversation, client.stream) and cannot be overridden");
-            }
+            let why = match k.as_str() {
+                "messages" | "prompt" | "inputs" | "stream" | "parameters" => {
+                    "is set by the client itself (prompt, conversation, client.stream, TGI parameters) and cannot be overridden"
+                }
+                "max_tokens" | "min_tokens" | "ignore_eos" | "max_new_tokens" => {
+                    "is set from the workload's output lengths and recorded per request: use \
+                     client.max_output_tokens (a cap) or client.force_output_length instead"
+                }
+                "model" => "use client.model (it is recorded with the run)",
+                _ => continue,
+            };
+            e.push(&format!("client.extra_body.{k}"), why);
         }
         if let Some(r) = &self.routing_strategy
             && r.bytes().any(|b| b == b'\r' || b == b'\n')
@@ -243,6 +271,13 @@ mod tests {
             c.client
                 .extra_body
                 .insert("top_k".into(), serde_json::json!(1));
+            c.client
+                .extra_body
+                .insert("max_tokens".into(), serde_json::json!(2));
+            c.client.headers.insert("Content-Length".into(), "5".into());
+            c.client
+                .headers
+                .insert("Authorization".into(), "Bearer x".into());
             c.client.api_key_env = Some(String::new());
         });
         let want = [
@@ -252,6 +287,9 @@ mod tests {
             "client.headers.X-Bad: value must not contain a line break",
             "client.headers.bad name: is not a valid HTTP header name",
             "client.extra_body.messages: is set by the client itself",
+            "client.extra_body.max_tokens: is set from the workload's output lengths",
+            "client.headers.Content-Length: is set by the client",
+            "client.headers.Authorization: conflicts with client.api_key_env",
         ];
         for w in want {
             assert!(

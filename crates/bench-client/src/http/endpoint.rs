@@ -52,9 +52,11 @@ impl Endpoint {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.contains('@') {
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            // never echo the credentials
             return Err(format!(
-                "`{base}`: credentials in the URL are not supported; use client.api_key_env or client.headers"
+                "`{}://<credentials>@{host}...`: credentials in the URL are not supported; use client.api_key_env or client.headers",
+                if https { "https" } else { "http" }
             ));
         }
         let default_port = if https { 443 } else { 80 };
@@ -92,10 +94,10 @@ impl Endpoint {
             trimmed.to_string()
         } else {
             let p = api_path(api, stream);
-            match trimmed.strip_suffix("/v1") {
-                Some(pre) if p.starts_with("/v1/") => format!("{pre}{p}"),
-                _ => format!("{trimmed}{p}"),
-            }
+            // `/v1` is the OpenAI prefix: the OpenAI paths carry it, and TGI serves
+            // /generate(_stream) at its root, beside its own /v1 (OpenAI-compatible) routes
+            let pre = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
+            format!("{pre}{p}")
         };
         let path = format!("{full}{query}");
         let host_header = if port == default_port {
@@ -140,6 +142,8 @@ mod tests {
         assert_eq!(e.path, "/proxy/generate_stream");
         let e = Endpoint::parse("http://h:1", Api::Tgi, false).unwrap();
         assert_eq!(e.path, "/generate");
+        let e = Endpoint::parse("http://h:1/v1", Api::Tgi, true).unwrap();
+        assert_eq!(e.path, "/generate_stream");
         let e = Endpoint::parse(
             "http://h:1/x/v1/chat/completions?a=b",
             Api::OpenaiChat,
@@ -164,11 +168,8 @@ mod tests {
                 .unwrap_err()
                 .contains("not an http")
         );
-        assert!(
-            Endpoint::parse("http://u:p@x", Api::OpenaiChat, true)
-                .unwrap_err()
-                .contains("credentials")
-        );
+        let e = Endpoint::parse("http://u:pw-SECRET@x", Api::OpenaiChat, true).unwrap_err();
+        assert!(e.contains("credentials") && !e.contains("SECRET"), "{e}");
         assert!(
             Endpoint::parse("http://x:notaport", Api::OpenaiChat, true)
                 .unwrap_err()

@@ -71,15 +71,25 @@ impl Client {
         if addrs.is_empty() {
             return Err(format!("resolving {}: no address", ep.host));
         }
+        // A header of client.headers replaces the built-in one of the same name.
+        let user = |name: &str| {
+            spec.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
         let mut head = Vec::with_capacity(256);
-        head.extend_from_slice(
-            format!("POST {} HTTP/1.1\r\nHost: {}\r\n", ep.path, ep.host_header).as_bytes(),
-        );
-        head.extend_from_slice(b"Content-Type: application/json\r\n");
-        head.extend_from_slice(format!("Accept: {}\r\n", spec.accept).as_bytes());
-        let mut has_ua = false;
+        head.extend_from_slice(format!("POST {} HTTP/1.1\r\n", ep.path).as_bytes());
+        if !user("host") {
+            head.extend_from_slice(format!("Host: {}\r\n", ep.host_header).as_bytes());
+        }
+        if !user("content-type") {
+            head.extend_from_slice(b"Content-Type: application/json\r\n");
+        }
+        if !user("accept") {
+            head.extend_from_slice(format!("Accept: {}\r\n", spec.accept).as_bytes());
+        }
+        let has_ua = user("user-agent");
         for (k, v) in &spec.headers {
-            has_ua |= k.eq_ignore_ascii_case("user-agent");
             head.extend_from_slice(k.as_bytes());
             head.extend_from_slice(b": ");
             head.extend_from_slice(v.as_bytes());

@@ -134,7 +134,12 @@ impl BodyBuilder {
                     p.insert("temperature".into(), json!(t));
                     p.insert("do_sample".into(), json!(true));
                 }
+                // TGI reads every generation option from `parameters`
+                for (k, v) in &self.extra {
+                    p.insert(k.clone(), v.clone());
+                }
                 m.insert("parameters".into(), Value::Object(p));
+                return m;
             }
         }
         for (k, v) in &self.extra {
@@ -228,6 +233,7 @@ mod tests {
         let mut c = cfg(Api::Tgi, true);
         c.max_output_tokens = Some(5);
         c.temperature = Some(0.7);
+        c.extra_body.insert("top_k".into(), json!(1));
         let b = BodyBuilder::new(&c);
         assert_eq!(b.max_tokens(Some(9)), Some(5));
         assert_eq!(b.max_tokens(Some(3)), Some(3));
@@ -235,7 +241,7 @@ mod tests {
         let v = parse(&b.build(Prompt::Text("x"), Some(5)));
         assert_eq!(
             v,
-            json!({"inputs": "x", "parameters": {"max_new_tokens": 5, "details": true, "temperature": 0.7, "do_sample": true}})
+            json!({"inputs": "x", "parameters": {"max_new_tokens": 5, "details": true, "temperature": 0.7, "do_sample": true, "top_k": 1}})
         );
     }
 

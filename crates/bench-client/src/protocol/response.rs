@@ -140,8 +140,11 @@ fn snippet(b: &[u8]) -> String {
 
 /// The message of an error object (`{"error": {"message": ...}}`, `{"error": "..."}`,
 /// `{"object": "error", "message": ...}`).
-fn error_message(b: &[u8]) -> String {
-    let v: serde_json::Value = match serde_json::from_slice(b) {
+pub(crate) fn error_message(b: &[u8]) -> String {
+    // an error sent as one SSE event (`data: {...}`) reads the same as a JSON body
+    let t = b.trim_ascii();
+    let t = t.strip_prefix(b"data:").map_or(t, <[u8]>::trim_ascii);
+    let v: serde_json::Value = match serde_json::from_slice(t) {
         Ok(v) => v,
         Err(_) => return snippet(b),
     };

@@ -64,6 +64,9 @@ pub enum End {
     Garbage(String),
     /// Nothing more is written; the connection stays open.
     Stall,
+    /// The body ends cleanly (chunked terminator) with no end marker: no `[DONE]`, no
+    /// finish_reason, no TGI final event (a reply cut short by a proxy).
+    Cut,
 }
 
 /// A scripted response.
@@ -449,6 +452,10 @@ async fn respond(
                         out.extend(chunk(&format!("{line}\n\n")));
                     }
                     out.extend(chunk(&final_events(api, &tokens.concat(), usage)));
+                    out.extend_from_slice(b"0\r\n\r\n");
+                    s.write_all(&out).await.is_ok()
+                }
+                End::Cut => {
                     out.extend_from_slice(b"0\r\n\r\n");
                     s.write_all(&out).await.is_ok()
                 }

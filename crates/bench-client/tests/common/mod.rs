@@ -125,13 +125,19 @@ pub fn max_thread_wait_since(before: &std::collections::HashMap<String, u64>) ->
 
 static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Held for the whole of a test whose figures depend on the CPU: tests of one binary run on
+/// parallel threads, and on a 2-core machine a neighbour test's client and server threads
+/// are enough contention to move sub-millisecond timings.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    TIMING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs a timing measurement up to 5 times while the machine is busy: `attempt` returns
 /// (passed, report, dispatch-thread CPU wait as a share of the run). An attempt that fails while
 /// any thread (client or test server) had to wait for a CPU (other processes saturating the cores)
 /// is retried; a failure without such contention, or on the last attempt, fails the test with
-/// the report. Timing measurements of one test binary never run at the same time.
+/// the report. The caller holds [`serial`].
 pub fn timing_attempts(mut attempt: impl FnMut() -> (bool, String, f64)) {
-    let _serial = TIMING.lock().unwrap_or_else(|e| e.into_inner());
     for i in 1..=5 {
         let w0 = thread_cpu_waits();
         let t0 = std::time::Instant::now();
