@@ -103,6 +103,8 @@ pub fn record_stage(
             },
         );
     }
+    let mut stage = stage;
+    stage.config = m.config.clone();
     m.stages.retain(|s| s.stage != stage.stage);
     m.stages.push(stage);
     let text = serde_json::to_string_pretty(&m).map_err(std::io::Error::other)?;

@@ -81,8 +81,7 @@ fn parse_override(s: &str) -> Result<Override, LoadError> {
 }
 
 fn read_yaml_file(path: &Path) -> Result<String, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::File(format!("{}: {e}", path.display())))?;
+    let text = bench_types::jsonl::read_text(path).map_err(LoadError::File)?;
     match serde_yaml::from_str::<serde_yaml::Value>(&text) {
         Ok(serde_yaml::Value::Mapping(_)) | Ok(serde_yaml::Value::Null) => Ok(text),
         Ok(_) => Err(LoadError::File(format!(
@@ -132,17 +131,65 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
     if src.env {
         fig = fig.merge(Env::prefixed("BENCH_").split("__"));
     }
+    // `groups[1].prompt_length=5` sets one element of a list: applied to the merged tree, after
+    // every layer (figment merges lists whole)
+    let mut indexed = Vec::new();
     for o in &src.overrides {
-        fig = fig.merge(parse_override(o)?);
+        match o.split_once('=') {
+            Some((k, v)) if k.contains('[') => indexed.push((o, k.trim(), v)),
+            _ => fig = fig.merge(parse_override(o)?),
+        }
     }
-    let mut tree: serde_json::Value = fig
-        .extract()
-        .map_err(|e| LoadError::File(format!("config: {e}")))?;
+    let mut tree: serde_json::Value = fig.extract().map_err(|e| {
+        // name the key as the other errors do, without figment's profile prefix
+        let from = e
+            .metadata
+            .as_ref()
+            .map(|m| format!(" (from {})", m.name))
+            .unwrap_or_default();
+        LoadError::File(format!(
+            "config error: `{}`: {}{from}",
+            e.path.join("."),
+            e.kind
+        ))
+    })?;
+    for (o, k, v) in indexed {
+        let value: serde_json::Value = if v.trim().is_empty() {
+            serde_json::Value::String(String::new())
+        } else {
+            serde_yaml::from_str(v).map_err(|e| {
+                LoadError::File(format!("--override `{o}`: value is not valid YAML: {e}"))
+            })?
+        };
+        let slot = template::lookup_mut(&mut tree, k).ok_or_else(|| {
+            LoadError::File(format!(
+                "--override `{o}`: `{k}` is not in the config (a list element must exist: set the whole list to add one)"
+            ))
+        })?;
+        *slot = value;
+    }
 
     let mut errors = Errors::default();
     template::resolve(&mut tree, &mut errors);
     schema::check(&tree, &mut errors);
     if !errors.is_empty() {
+        // The checks across keys (a mean within its min and max, a tokenizer name) still run
+        // on the keys that passed: put the defaults back where a value is wrong and validate
+        // that, so every problem is reported in one go.
+        let defaults = serde_json::to_value(Config::default()).expect("config serializes");
+        let mut repaired = tree.clone();
+        for e in &errors.0 {
+            template::restore_default(&mut repaired, &defaults, &e.key);
+        }
+        if let Ok(c) = serde_json::from_value::<Config>(repaired)
+            && let Err(more) = c.validate()
+        {
+            for m in more.0 {
+                if !errors.0.iter().any(|e| e.key == m.key) {
+                    errors.0.push(m);
+                }
+            }
+        }
         return Err(LoadError::Invalid(with_origins(errors, &fig)));
     }
     let config: Config = serde_json::from_value(tree.clone()).map_err(|e| {
@@ -215,6 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn overrides_reach_list_elements_and_huge_numbers_name_their_key() {
+        let r = load_str("", &["dataset.synthetic_shared.groups[0].prompt_length=5"]).unwrap();
+        assert_eq!(r.config.dataset.synthetic_shared.groups[0].prompt_length, 5);
+        let e = errs(load_str(
+            "",
+            &["dataset.synthetic_shared.groups[9].prompt_length=5"],
+        ));
+        assert!(e[0].contains("a list element must exist"), "{e:?}");
+        let e = errs(load_str("", &["seed=99999999999999999999999"]));
+        assert!(e[0].starts_with("config error: `seed`: "), "{e:?}");
+        let e = errs(load_str(
+            "workload:\n  constant:\n    target_qps: .nan\n",
+            &[],
+        ));
+        assert!(e[0].contains("got no value"), "{e:?}");
+    }
+
+    #[test]
     fn all_errors_reported_together_with_paths_and_suggestions() {
         let e = errs(load_str(
             "seed: -1\nworkload:\n  type: constnt\n  constant:\n    target_qsp: 3\n    burstiness: 0\nclient:\n  timeout_s: \"soon\"\n",
@@ -240,6 +305,29 @@ mod tests {
             "{all}"
         );
         assert_eq!(e.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn checks_across_keys_run_beside_type_errors() {
+        let e = errs(load_str(
+            "seed: -1\ntokenizer: builtin:cl100k\n",
+            &[
+                "workload.time_scale=0.5",
+                "workload.constant.target_qps=0",
+                "dataset.random.input_tokens=5",
+                "dataset.random.input_min=10",
+            ],
+        ));
+        let all = e.join("\n");
+        for key in [
+            "`seed`",
+            "`tokenizer`",
+            "`workload.time_scale`",
+            "`workload.constant.target_qps`",
+            "`dataset.random.input_tokens`",
+        ] {
+            assert!(all.contains(key), "{key} missing from:\n{all}");
+        }
     }
 
     #[test]

@@ -227,12 +227,19 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Errors) {
             .collect();
         errors.push(
             path,
-            format!(
-                "expected {}, got {} {}",
-                want.join(" or "),
-                kind_of(v),
-                show(v)
-            ),
+            if v.is_null() {
+                format!(
+                    "expected {}, got no value (null; YAML's .inf and .nan are not accepted)",
+                    want.join(" or ")
+                )
+            } else {
+                format!(
+                    "expected {}, got {} {}",
+                    want.join(" or "),
+                    kind_of(v),
+                    show(v)
+                )
+            },
         );
         return;
     }

@@ -97,7 +97,25 @@ pub(crate) fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-fn lookup_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+/// Puts `defaults`' value back at `path` in `tree` (or, for a key the defaults don't have,
+/// removes it), so the rest of a config with a bad value can still be checked.
+pub(crate) fn restore_default(tree: &mut Value, defaults: &Value, path: &str) {
+    if let Some(d) = lookup(defaults, path) {
+        if let Some(v) = lookup_mut(tree, path) {
+            *v = d.clone();
+        }
+        return;
+    }
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, k)) => (lookup_mut(tree, p), k),
+        None => (Some(tree), path),
+    };
+    if let Some(Value::Object(m)) = parent {
+        m.remove(last);
+    }
+}
+
+pub(crate) fn lookup_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
     let mut cur = v;
     for seg in split_path(path) {
         cur = match seg {

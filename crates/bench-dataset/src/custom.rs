@@ -50,7 +50,8 @@ fn check(path: &Path, base: &Path, line_no: usize, line: &str) -> Result<Item, F
             "session records are not custom prompts: each line must be {\"prompt\": ...}".into(),
         ));
     }
-    let l: Line = serde_json::from_value(v).map_err(|e| err(e.to_string()))?;
+    // from the text, not the Value: a key given twice is an error, not silently the last one
+    let l: Line = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
     if l.prompt.trim().is_empty() {
         return Err(err("\"prompt\" is empty".into()));
     }
@@ -183,5 +184,22 @@ mod tests {
             assert!(e.starts_with("c.jsonl:4: "), "{e}");
             assert!(e.contains(want), "{line}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_an_error() {
+        let p = Path::new("c.jsonl");
+        let e = check(p, Path::new("."), 3, r#"{"prompt":"x","prompt":"y"}"#)
+            .err()
+            .expect("duplicate key rejected")
+            .to_string();
+        assert!(e.starts_with("c.jsonl:3: duplicate field `prompt`"), "{e}");
+        let ok = check(p, Path::new("."), 1, r#"{"prompt":"x","output_length":4}"#).unwrap();
+        assert_eq!(ok.rec.output_length, Some(4));
     }
 }

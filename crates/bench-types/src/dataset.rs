@@ -102,6 +102,32 @@ pub fn parse_record(path: &Path, line_no: usize, line: &str) -> Result<DatasetRe
     if obj.contains_key("prompts") {
         let s: SessionRecord = serde_json::from_value(v)
             .map_err(|e| FormatError::parse(path, line_no, format!("session record: {e}")))?;
+        if s.prompts.is_empty() {
+            return Err(FormatError::parse(
+                path,
+                line_no,
+                format!("session {} has no prompts", s.session_id),
+            ));
+        }
+        for (what, n) in [
+            ("prompt_lengths", s.prompt_lengths.as_ref().map(Vec::len)),
+            (
+                "completion_lengths",
+                s.completion_lengths.as_ref().map(Vec::len),
+            ),
+        ] {
+            if let Some(n) = n.filter(|&n| n != s.prompts.len()) {
+                return Err(FormatError::parse(
+                    path,
+                    line_no,
+                    format!(
+                        "session {}: {} prompts but {n} {what}",
+                        s.session_id,
+                        s.prompts.len()
+                    ),
+                ));
+            }
+        }
         if let Some(c) = &s.completions
             && c.len() != s.prompts.len()
         {
@@ -170,6 +196,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 prompts but 0 completions"), "{e}");
+        let e = parse_record(p, 5, r#"{"session_id":0,"prompts":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "d.jsonl:5: session 0 has no prompts");
+        let e = parse_record(
+            p,
+            6,
+            r#"{"session_id":2,"prompts":["a"],"prompt_lengths":[1,2]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("1 prompts but 2 prompt_lengths"), "{e}");
     }
 
     #[test]

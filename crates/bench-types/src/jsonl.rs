@@ -63,6 +63,29 @@ pub fn create(path: &Path) -> Result<BufWriter<File>, FormatError> {
     Ok(BufWriter::with_capacity(1 << 20, f))
 }
 
+/// `bytes` as UTF-8, or where it is not: `line N, column C: not UTF-8` (1-based; the column
+/// counts bytes).
+pub fn utf8_or_position(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let b = e.as_bytes();
+        let line = 1 + b[..at].iter().filter(|&&c| c == b'\n').count();
+        let col = at
+            - b[..at]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        format!("line {line}, column {col}: not UTF-8")
+    })
+}
+
+/// Reads `path` as UTF-8 text; an invalid byte is reported as `path:line: not UTF-8 (column C)`.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    utf8_or_position(bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Calls `f(line_no, line)` for every non-blank line of `reader`, with line endings (LF or
 /// CRLF) stripped; a missing final newline is fine. A line that is not UTF-8 is an error.
 pub fn for_each_line<R: Read>(
@@ -161,6 +184,15 @@ mod tests {
         assert_eq!(
             seen,
             vec![(1, "a".into()), (3, "b".into()), (4, "c".into())]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_placed_by_line_and_column() {
+        assert_eq!(utf8_or_position(b"ab\ncd".to_vec()).unwrap(), "ab\ncd");
+        assert_eq!(
+            utf8_or_position(b"a,b\n1,2\n3,\xff\n".to_vec()).unwrap_err(),
+            "line 3, column 3: not UTF-8"
         );
     }
 

@@ -29,6 +29,10 @@ pub struct StageRecord {
     /// Free-form figures the stage reports (counts, spans).
     #[serde(default)]
     pub stats: BTreeMap<String, serde_json::Value>,
+    /// The resolved config this stage ran with (secrets redacted): stages of one run directory
+    /// may be run separately, with different overrides.
+    #[serde(default)]
+    pub config: serde_json::Value,
 }
 
 /// `manifest.json`.
@@ -38,7 +42,8 @@ pub struct Manifest {
     pub tool_version: String,
     /// The run's seed.
     pub seed: u64,
-    /// The fully resolved config (after defaults, file, env, overrides and templates).
+    /// The fully resolved config (after defaults, file, env, overrides and templates) of the
+    /// stage run last; each stage's own is in its record.
     pub config: serde_json::Value,
     /// Every input file the stages read, keyed by config key.
     #[serde(default)]

@@ -27,7 +27,27 @@ struct Segment {
     cum: f64,
 }
 
+/// The most requests one workload may hold: beyond it the arrival times alone take gigabytes
+/// and the run would take days; a bad rate in a file or the config is the likelier cause.
+pub(crate) const MAX_REQUESTS: f64 = 10_000_000.0;
+
 impl RateCurve {
+    /// Refuses a curve that expects more than [`MAX_REQUESTS`] arrivals (or a non-finite
+    /// number), before any is drawn; `keys` names the config keys or file that set the rate.
+    pub(crate) fn check_size(&self, keys: &str) -> Result<(), crate::WorkloadError> {
+        let total = self.total();
+        if total <= MAX_REQUESTS {
+            return Ok(());
+        }
+        Err(crate::WorkloadError::Input {
+            key: keys.into(),
+            msg: format!(
+                "the rate and duration ask for {total:.4e} requests, more than the {MAX_REQUESTS:.0} \
+                 one workload may hold (lower the rate, the duration or the file's values)"
+            ),
+        })
+    }
+
     /// A curve from `(start_ms, end_ms, requests_per_second)` segments, in order and
     /// non-overlapping. Negative or non-finite rates count as 0.
     pub(crate) fn new(segments: impl IntoIterator<Item = (f64, f64, f64)>) -> Self {

@@ -129,9 +129,9 @@ pub(crate) fn generate(cfg: &Config) -> Result<Generated, WorkloadError> {
         return Err(WorkloadError::Input {
             key: "workload.azure.start_s".into(),
             msg: format!(
-                "the window [{:?}, {:?}) s holds none of the trace's rows (it spans {} s)",
+                "the window [{} s, {}) holds none of the trace's rows (it spans {} s)",
                 a.start_s.unwrap_or(0.0),
-                a.end_s,
+                a.end_s.map_or("the end".into(), |e| format!("{e} s")),
                 span_ns as f64 / 1e9
             ),
         });

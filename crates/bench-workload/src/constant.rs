@@ -6,10 +6,11 @@ use crate::arrivals::{Process, RateCurve};
 use crate::plan::{Demand, Generated, Want};
 use crate::seeds;
 
-pub(crate) fn generate(cfg: &Config) -> Generated {
+pub(crate) fn generate(cfg: &Config) -> Result<Generated, crate::WorkloadError> {
     let w = &cfg.workload;
     let c = &w.constant;
     let curve = RateCurve::constant(c.target_qps, w.duration_ms as f64);
+    curve.check_size("workload.constant.target_qps")?;
     let times = curve.arrivals(
         Process::new(c.arrival, c.burstiness),
         &mut seeds::rng(cfg.seed, seeds::ARRIVALS),
@@ -28,5 +29,5 @@ pub(crate) fn generate(cfg: &Config) -> Generated {
     };
     g.stat("duration_ms", w.duration_ms);
     g.stat("expected_requests", curve.total());
-    g
+    Ok(g)
 }

@@ -15,9 +15,8 @@ impl CsvFile {
     /// Reads `path` (an I/O failure is reported by the caller with the config key).
     pub(crate) fn read(path: &Path) -> std::io::Result<Self> {
         let bytes = std::fs::read(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}"))
-        })?;
+        let text = bench_types::jsonl::utf8_or_position(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         Ok(CsvFile { text })
     }
 

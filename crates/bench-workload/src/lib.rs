@@ -38,6 +38,12 @@ use bench_types::{
     BlockSpec, FormatError, LoopMode, StageError, StageOutput, WorkloadHeader, files,
 };
 
+use crate::plan::Want;
+
+/// The longest prompt a workload may ask for, in tokens (the config's length keys have the
+/// same bound).
+pub const MAX_PROMPT_TOKENS: u32 = 10_000_000;
+
 /// Workload stage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
@@ -116,7 +122,7 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, WorkloadError> {
     };
 
     let mut generated = match w.kind {
-        WorkloadType::Constant => constant::generate(cfg),
+        WorkloadType::Constant => constant::generate(cfg)?,
         WorkloadType::Synthetic => synthetic::generate(cfg)?,
         WorkloadType::Stat => stat::generate(cfg)?,
         WorkloadType::Azure => azure::generate(cfg)?,
@@ -129,6 +135,21 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, WorkloadError> {
     let offered = demands.len();
     if let Some(m) = w.max_requests {
         demands.truncate(m.min(usize::MAX as u64) as usize);
+    }
+    // Lengths from trace files and patterns are only bounded by their type: refuse what no
+    // model serves before writing gigabytes of prompt text.
+    if let Some((t_ms, n)) = demands.iter().find_map(|d| match d.want {
+        Want::Length(n) if n > MAX_PROMPT_TOKENS => Some((d.t_ms, n)),
+        _ => None,
+    }) {
+        return Err(WorkloadError::Input {
+            key: "workload.type".into(),
+            msg: format!(
+                "the {} workload asks for a prompt of {n} tokens at {t_ms} ms, more than the \
+                 {MAX_PROMPT_TOKENS} bench generates (check the length inputs and their scales)",
+                w.kind.name()
+            ),
+        });
     }
     if demands.is_empty() {
         return Err(WorkloadError::Input {

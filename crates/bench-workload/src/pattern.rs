@@ -71,7 +71,7 @@ impl Pattern {
 
     /// Reads a pattern file; errors are `path: message`.
     pub(crate) fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = bench_types::jsonl::read_text(path)?;
         let f: PatternFile = serde_json::from_str(&text)
             .map_err(|e| format!("{}:{}: {e}", path.display(), e.line()))?;
         Self::from_file(&f).map_err(|e| format!("{}: {e}", path.display()))

@@ -113,6 +113,7 @@ pub(crate) fn generate(cfg: &Config) -> Result<Generated, WorkloadError> {
             traffic.rates[i] / s.qps_scale / scale,
         )
     }));
+    curve.check_size("workload.stat.traffic_file")?;
     let times = if s.exact_counts {
         curve.exact_count_arrivals(
             s.arrival != Arrival::Fixed,

@@ -63,6 +63,15 @@ pub(crate) fn generate(cfg: &Config) -> Result<Generated, WorkloadError> {
 
     let dur = w.duration_ms as f64;
     let step = w.interval_ms as f64;
+    if dur / step > crate::arrivals::MAX_REQUESTS {
+        return Err(WorkloadError::Input {
+            key: "workload.interval_ms".into(),
+            msg: format!(
+                "workload.duration_ms / workload.interval_ms = {:.4e} pattern steps: too many",
+                dur / step
+            ),
+        });
+    }
     let steps = (dur / step).ceil() as usize;
     let mut rng = seeds::rng(cfg.seed, seeds::PATTERN);
     let rates = traffic.sample(steps, step, dur, &mut rng, false);
@@ -74,6 +83,7 @@ pub(crate) fn generate(cfg: &Config) -> Result<Generated, WorkloadError> {
             .enumerate()
             .map(|(k, &r)| (k as f64 * step, ((k + 1) as f64 * step).min(dur), r)),
     );
+    curve.check_size("workload.synthetic.traffic_mean or traffic_file")?;
     let times = curve.arrivals(
         Process::new(s.arrival, s.burstiness),
         &mut seeds::rng(cfg.seed, seeds::ARRIVALS),
