@@ -239,13 +239,10 @@ fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<
 /// The workload stage matches prompts to lengths counted by the dataset stage: refuse to mix
 /// tokenizers (the manifest says which one made dataset.jsonl).
 fn same_tokenizer_as_dataset(cfg: &Config, run_dir: &Path) -> Result<(), Failure> {
-    let path = run_dir.join(bench_types::files::MANIFEST);
-    let Some(m) = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<bench_types::manifest::Manifest>(&b).ok())
-    else {
+    let Some(m) = manifest::read(run_dir) else {
         return Ok(());
     };
+    let path = run_dir.join(bench_types::files::MANIFEST);
     let made_with = m
         .stages
         .iter()

@@ -68,6 +68,12 @@ fn host() -> BTreeMap<String, String> {
     m
 }
 
+/// The run's manifest.json, when there is a readable one.
+pub fn read(run_dir: &Path) -> Option<Manifest> {
+    let b = std::fs::read(run_dir.join(files::MANIFEST)).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
 /// Adds one stage's record to the run's manifest (creating it), and writes it.
 pub fn record_stage(
     run_dir: &Path,
@@ -77,17 +83,14 @@ pub fn record_stage(
     inputs: &[(String, std::path::PathBuf)],
 ) -> std::io::Result<()> {
     let path = run_dir.join(files::MANIFEST);
-    let mut m = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-        .unwrap_or(Manifest {
-            tool_version: String::new(),
-            seed,
-            config: serde_json::Value::Null,
-            inputs: BTreeMap::new(),
-            stages: Vec::new(),
-            host: BTreeMap::new(),
-        });
+    let mut m = read(run_dir).unwrap_or(Manifest {
+        tool_version: String::new(),
+        seed,
+        config: serde_json::Value::Null,
+        inputs: BTreeMap::new(),
+        stages: Vec::new(),
+        host: BTreeMap::new(),
+    });
     m.tool_version = env!("CARGO_PKG_VERSION").to_string();
     m.seed = seed;
     m.config = redacted(config);

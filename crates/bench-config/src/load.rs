@@ -67,17 +67,22 @@ fn parse_override(s: &str) -> Result<Override, LoadError> {
     if !valid {
         return Err(LoadError::Override(s.to_string()));
     }
-    let value: FValue = if v.trim().is_empty() {
-        FValue::from(String::new())
-    } else {
-        serde_yaml::from_str(v).map_err(|e| {
-            LoadError::File(format!("--override `{s}`: value is not valid YAML: {e}"))
-        })?
-    };
     Ok(Override {
         key: key.to_string(),
-        value,
+        value: override_value(s, v)?,
     })
+}
+
+/// The value of the override `o` (`key=v`) parsed as YAML; an empty value is the empty string.
+fn override_value<T: serde::de::DeserializeOwned + From<String>>(
+    o: &str,
+    v: &str,
+) -> Result<T, LoadError> {
+    if v.trim().is_empty() {
+        return Ok(T::from(String::new()));
+    }
+    serde_yaml::from_str(v)
+        .map_err(|e| LoadError::File(format!("--override `{o}`: value is not valid YAML: {e}")))
 }
 
 fn read_yaml_file(path: &Path) -> Result<String, LoadError> {
@@ -154,13 +159,7 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
         ))
     })?;
     for (o, k, v) in indexed {
-        let value: serde_json::Value = if v.trim().is_empty() {
-            serde_json::Value::String(String::new())
-        } else {
-            serde_yaml::from_str(v).map_err(|e| {
-                LoadError::File(format!("--override `{o}`: value is not valid YAML: {e}"))
-            })?
-        };
+        let value: serde_json::Value = override_value(o, v)?;
         let slot = template::lookup_mut(&mut tree, k).ok_or_else(|| {
             LoadError::File(format!(
                 "--override `{o}`: `{k}` is not in the config (a list element must exist: set the whole list to add one)"
