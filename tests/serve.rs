@@ -73,12 +73,15 @@ fn the_client_runs_unchanged_against_a_server_url_in_every_api() {
 }
 
 #[test]
-fn sigint_stops_bench_sim_cleanly() {
-    let mut sim = Sim::start();
-    let kill = Command::new("kill")
-        .args(["-INT", &sim.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(sim.0.wait().unwrap().code(), Some(0));
+fn sigint_and_sigterm_stop_bench_sim_cleanly_as_soon_as_the_url_is_printed() {
+    // The signal comes right after the URL line: the handlers must already be in place.
+    for sig in ["-INT", "-TERM"] {
+        let mut sim = Sim::start();
+        let kill = Command::new("kill")
+            .args([sig, &sim.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        assert_eq!(sim.0.wait().unwrap().code(), Some(0), "{sig}");
+    }
 }

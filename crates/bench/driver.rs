@@ -270,18 +270,50 @@ fn serve_sim(cfg: &Config, host: &str, port: u16) -> Result<i32, Failure> {
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--host {host} --port {port}: {e}")))?;
     let h = bench_sim::spawn_for_run(cfg, bind)
         .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-    println!(
-        "bench sim: serving model `{}` at {} (Ctrl-C stops)",
-        cfg.sim.model,
-        h.base_url()
-    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
     rt.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+        // The handlers are installed before the URL is printed: whoever reads the URL and then
+        // sends SIGINT or SIGTERM gets a clean stop, never the default disposition.
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let kinds = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            );
+            let (Ok(mut int), Ok(mut term)) = kinds else {
+                return Err(Failure::new(
+                    exit::FAILURE,
+                    "could not install signal handlers",
+                ));
+            };
+            announce(cfg, &h);
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let stop = tokio::signal::ctrl_c();
+            announce(cfg, &h);
+            let _ = stop.await;
+        }
+        Ok(())
+    })?;
     h.shutdown();
     Ok(exit::OK)
+}
+
+fn announce(cfg: &Config, h: &bench_sim::SimHandle) {
+    use std::io::Write;
+    println!(
+        "bench sim: serving model `{}` at {} (Ctrl-C stops)",
+        cfg.sim.model,
+        h.base_url()
+    );
+    let _ = std::io::stdout().flush();
 }
