@@ -24,8 +24,10 @@ fn timed(tokens: usize, ttft_ms: u64, interval_ms: u64) -> Reply {
     }
 }
 
-/// First token T ms after the request arrives, then one every I ms: the recorded
-/// first_token - sent matches T, and chunk gaps match I, within 1 ms at p99.
+/// First token T ms after the request arrives, then one every I ms. The recorded TTFT
+/// (first_token - sent) and chunk gaps match what the server actually did (its first write
+/// after the request arrived, the gaps between its writes) within 1 ms at p99: this measures
+/// the client's recording, not the test server's own timer jitter.
 #[test]
 fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
     let _serial = serial();
@@ -39,6 +41,20 @@ fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
         let out = run(&config(), dir.path(), &server.url());
         let (rows, _, _) = records(dir.path());
         assert_eq!(rows.len(), 60);
+        // The server's log of this attempt, by prompt (later attempts replace earlier ones).
+        let seen: std::collections::HashMap<String, _> = server
+            .seen()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.json()["messages"][0]["content"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    s,
+                )
+            })
+            .collect();
         let mut ttft_err = Vec::new();
         let mut gap_err = Vec::new();
         for r in &rows {
@@ -58,9 +74,13 @@ fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
                 r.first_byte_ns.unwrap() < r.first_token_ns.unwrap(),
                 "the head arrives before the first token"
             );
-            ttft_err.push((ttft - T).abs());
-            for w in r.chunk_ns.windows(2) {
-                gap_err.push(((w[1] - w[0]) as f64 / 1e6 - I).abs());
+            let sv = &seen[&format!("prompt number {}", r.request_id)];
+            assert_eq!(sv.token_writes.len(), 12);
+            let server_ttft = (sv.token_writes[0] - sv.arrival).as_secs_f64() * 1e3;
+            ttft_err.push((ttft - server_ttft).abs());
+            for (w, sw) in r.chunk_ns.windows(2).zip(sv.token_writes.windows(2)) {
+                let server_gap = (sw[1] - sw[0]).as_secs_f64() * 1e3;
+                gap_err.push(((w[1] - w[0]) as f64 / 1e6 - server_gap).abs());
             }
             assert!(r.end_ns.unwrap() >= *r.chunk_ns.last().unwrap());
         }
@@ -157,10 +177,19 @@ fn a_slow_server_does_not_slow_the_arrivals() {
             .iter()
             .map(|r| (r.sent_ns.unwrap() - r.scheduled_ns) as f64 / 1e6)
             .collect();
+        let worst: Vec<String> = {
+            let mut by_lag: Vec<(usize, f64)> = lags.iter().copied().enumerate().collect();
+            by_lag.sort_by(|a, b| b.1.total_cmp(&a.1));
+            by_lag
+                .iter()
+                .take(3)
+                .map(|(i, l)| format!("#{i} {l:.3}"))
+                .collect()
+        };
         let p99 = quantile(&mut lags, 0.99);
         (
             p99 < 1.0,
-            format!("p99 dispatch lag {p99:.3} ms under a slow server"),
+            format!("p99 dispatch lag {p99:.3} ms under a slow server (worst: {worst:?})"),
             wait_share(&out, 800_000_000),
         )
     });
@@ -170,19 +199,28 @@ fn a_slow_server_does_not_slow_the_arrivals() {
 fn time_scale_multiplies_timestamps() {
     let _serial = serial();
     let server = TestServer::start(|_| Reply::tokens(Api::OpenaiChat, 1));
-    let dir = run_dir();
-    write_workload(dir.path(), None, evenly(5, 100.0, 1));
-    let mut cfg = config();
-    cfg.client.time_scale = 0.25;
-    run(&cfg, dir.path(), &server.url());
-    let (rows, _, kv) = records(dir.path());
-    assert_eq!(
-        rows.iter().map(|r| r.scheduled_ns).collect::<Vec<_>>(),
-        vec![0, 25_000_000, 50_000_000, 75_000_000, 100_000_000]
-    );
-    assert_eq!(meta(&kv, "bench.time_scale"), Some("0.25"));
-    let last = &rows[4];
-    assert!(last.sent_ns.unwrap() - 100_000_000 < 1_000_000);
+    timing_attempts(|| {
+        let dir = run_dir();
+        write_workload(dir.path(), None, evenly(5, 100.0, 1));
+        let mut cfg = config();
+        cfg.client.time_scale = 0.25;
+        let out = run(&cfg, dir.path(), &server.url());
+        let (rows, _, kv) = records(dir.path());
+        assert_eq!(
+            rows.iter().map(|r| r.scheduled_ns).collect::<Vec<_>>(),
+            vec![0, 25_000_000, 50_000_000, 75_000_000, 100_000_000]
+        );
+        assert_eq!(meta(&kv, "bench.time_scale"), Some("0.25"));
+        let lags: Vec<i64> = rows
+            .iter()
+            .map(|r| r.sent_ns.unwrap() - r.scheduled_ns)
+            .collect();
+        (
+            lags.iter().all(|&l| (0..1_000_000).contains(&l)),
+            format!("sent this many ns after their scaled times (limit 1 ms): {lags:?}"),
+            wait_share(&out, 100_000_000),
+        )
+    });
 }
 
 /// max_concurrency 2: the server never sees more than 2; held requests record their queue
@@ -191,39 +229,53 @@ fn time_scale_multiplies_timestamps() {
 fn concurrency_cap_holds_requests_and_records_the_wait() {
     let _serial = serial();
     let server = TestServer::start(|_| timed(2, 50, 5));
-    let dir = run_dir();
-    write_workload(dir.path(), None, evenly(10, 5.0, 2));
-    let mut cfg = config();
-    cfg.client.max_concurrency = Some(2);
-    run(&cfg, dir.path(), &server.url());
-    let (rows, _, _) = records(dir.path());
-    assert_eq!(server.max_in_flight(), 2);
-    let mut held = 0;
-    for r in &rows {
-        assert_eq!(r.status, "ok");
-        let ready_lag = r.ready_ns.unwrap() - r.scheduled_ns;
-        assert!(
-            ready_lag < 2_000_000,
-            "ready is released by the schedule: {ready_lag}"
-        );
-        let queued = r.sent_ns.unwrap() - r.ready_ns.unwrap();
-        if queued > 20_000_000 {
-            held += 1;
+    timing_attempts(|| {
+        let dir = run_dir();
+        write_workload(dir.path(), None, evenly(10, 5.0, 2));
+        let mut cfg = config();
+        cfg.client.max_concurrency = Some(2);
+        let out = run(&cfg, dir.path(), &server.url());
+        let (rows, _, _) = records(dir.path());
+        assert_eq!(server.max_in_flight(), 2);
+        let mut late = Vec::new();
+        let mut held = 0;
+        for r in &rows {
+            assert_eq!(r.status, "ok");
+            let ready_lag = r.ready_ns.unwrap() - r.scheduled_ns;
+            if ready_lag >= 2_000_000 {
+                late.push(format!(
+                    "request {} ready {ready_lag} ns after its schedule",
+                    r.request_id
+                ));
+            }
+            if r.sent_ns.unwrap() - r.ready_ns.unwrap() > 20_000_000 {
+                held += 1;
+            }
         }
-    }
-    // Requests 2.. wait for a slot: each pair takes ~55 ms, arrivals come every 5 ms.
-    assert!(held >= 7, "{held} requests show a queue delay");
-    // A held request is sent when an earlier one ends.
-    let ends: Vec<i64> = rows.iter().map(|r| r.end_ns.unwrap()).collect();
-    for r in &rows[2..] {
-        let sent = r.sent_ns.unwrap();
-        assert!(
-            ends.iter().any(|&e| e <= sent && sent - e < 2_000_000),
-            "request {} sent {} not right after an end",
-            r.request_id,
-            sent
-        );
-    }
+        // Requests 2.. wait for a slot: each pair takes ~55 ms, arrivals come every 5 ms.
+        assert!(held >= 7, "{held} requests show a queue delay");
+        // A held request is sent when an earlier one ends.
+        let ends: Vec<i64> = rows.iter().map(|r| r.end_ns.unwrap()).collect();
+        for r in &rows[2..] {
+            let sent = r.sent_ns.unwrap();
+            assert!(
+                ends.iter().any(|&e| e <= sent),
+                "request {} sent at {sent} before any slot was freed",
+                r.request_id
+            );
+            if !ends.iter().any(|&e| e <= sent && sent - e < 2_000_000) {
+                late.push(format!(
+                    "request {} sent {sent} not within 2 ms of an end",
+                    r.request_id
+                ));
+            }
+        }
+        (
+            late.is_empty(),
+            format!("{held} held; late: {late:?}"),
+            wait_share(&out, 300_000_000),
+        )
+    });
 }
 
 /// Closed loop with concurrency 3: exactly 3 in flight at the server, never more.
@@ -231,36 +283,42 @@ fn concurrency_cap_holds_requests_and_records_the_wait() {
 fn closed_loop_keeps_n_in_flight() {
     let _serial = serial();
     let server = TestServer::start(|_| timed(3, 20, 5));
-    let dir = run_dir();
-    let header = WorkloadHeader {
-        mode: LoopMode::ClosedLoop,
-        concurrency: Some(3),
-        ..WorkloadHeader::open_loop("concurrency")
-    };
-    write_workload(
-        dir.path(),
-        Some(header),
-        (0..20)
-            .map(|i| (0.0, vec![req(&format!("p{i}"), 3)]))
-            .collect(),
-    );
-    let out = run(&config(), dir.path(), &server.url());
-    assert_eq!(out.by_status[0], 20);
-    assert_eq!(server.max_in_flight(), 3);
-    let (rows, _, kv) = records(dir.path());
-    assert!(meta(&kv, "bench.mode").unwrap().contains("closed_loop"));
-    for r in &rows {
-        assert_eq!(
-            r.scheduled_ns,
-            r.ready_ns.unwrap(),
-            "closed loop: scheduled when a slot frees"
+    timing_attempts(|| {
+        let dir = run_dir();
+        let header = WorkloadHeader {
+            mode: LoopMode::ClosedLoop,
+            concurrency: Some(3),
+            ..WorkloadHeader::open_loop("concurrency")
+        };
+        write_workload(
+            dir.path(),
+            Some(header),
+            (0..20)
+                .map(|i| (0.0, vec![req(&format!("p{i}"), 3)]))
+                .collect(),
         );
-        assert!(r.sent_ns.unwrap() - r.ready_ns.unwrap() < 1_000_000);
-    }
-    // Twenty 35 ms requests, 3 at a time: about 7 rounds.
-    let span = rows.iter().map(|r| r.end_ns.unwrap()).max().unwrap() as f64 / 1e6;
-    assert!(
-        (200.0..400.0).contains(&span),
-        "closed loop took {span:.0} ms"
-    );
+        let out = run(&config(), dir.path(), &server.url());
+        assert_eq!(out.by_status[0], 20);
+        assert_eq!(server.max_in_flight(), 3);
+        let (rows, _, kv) = records(dir.path());
+        assert!(meta(&kv, "bench.mode").unwrap().contains("closed_loop"));
+        let mut slow_sends = 0;
+        for r in &rows {
+            assert_eq!(
+                r.scheduled_ns,
+                r.ready_ns.unwrap(),
+                "closed loop: scheduled when a slot frees"
+            );
+            if r.sent_ns.unwrap() - r.ready_ns.unwrap() >= 1_000_000 {
+                slow_sends += 1;
+            }
+        }
+        // Twenty 35 ms requests, 3 at a time: about 7 rounds.
+        let span = rows.iter().map(|r| r.end_ns.unwrap()).max().unwrap() as f64 / 1e6;
+        (
+            slow_sends == 0 && (200.0..400.0).contains(&span),
+            format!("closed loop took {span:.0} ms; {slow_sends} sends over 1 ms after ready"),
+            wait_share(&out, (span * 1e6) as i64),
+        )
+    });
 }
