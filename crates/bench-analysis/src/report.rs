@@ -327,12 +327,13 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
         &[
             (
                 "window",
-                format!(
-                    "{} s to {} s after start ({} s)",
-                    num(s.window.start_s),
-                    num(s.window.end_s),
-                    num(s.duration_s)
-                ),
+                match (s.window.start_s, s.window.end_s) {
+                    // Seconds since the time origin, to the millisecond.
+                    (Some(a), Some(b)) => {
+                        format!("{a:.3} s to {b:.3} s after start ({:.3} s)", b - a)
+                    }
+                    _ => "-".into(),
+                },
             ),
             ("requests/s", num(s.request_throughput)),
             ("input tokens/s", num(s.input_token_throughput)),
