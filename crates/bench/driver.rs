@@ -118,11 +118,11 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         if code == exit::INTERRUPTED && stage == Stage::Client && stages.contains(&Stage::Analysis)
         {
             // Ctrl-C during the client: every record is written, so summarize what finished
-            // (analysis reads interrupted runs and says what it excluded), then exit 130.
+            // (analysis reads interrupted runs and says what it excluded), then exit 130. The
+            // client's signal listener stays installed: a second Ctrl-C now exits at once.
             tracing::info!(
                 "client interrupted: analysing the requests that finished (Ctrl-C again to skip)"
             );
-            exit_on_ctrl_c();
             run_stage(Stage::Analysis, &resolved, &run_dir, args.quiet)?;
             return Ok(exit::INTERRUPTED);
         }
@@ -131,22 +131,6 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         }
     }
     Ok(exit::OK)
-}
-
-/// From now on, Ctrl-C exits at once with status 130 (the client's handler no longer listens).
-fn exit_on_ctrl_c() {
-    std::thread::spawn(|| {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-            eprintln!("bench: interrupted again: analysis skipped");
-            std::process::exit(exit::INTERRUPTED);
-        }
-    });
 }
 
 fn stage_name(s: Stage) -> &'static str {

@@ -113,7 +113,7 @@ fn listen(tx: watch::Sender<u64>, ready: std::sync::mpsc::Sender<()>) {
                     _ = hup.recv() => 129,
                 };
                 if ACTIVE_RUNS.load(Ordering::SeqCst) == 0 {
-                    std::process::exit(code);
+                    exit_between_runs(code);
                 }
                 tx.send_modify(|n| *n += 1);
             }
@@ -123,12 +123,19 @@ fn listen(tx: watch::Sender<u64>, ready: std::sync::mpsc::Sender<()>) {
             let _ = ready.send(());
             while tokio::signal::ctrl_c().await.is_ok() {
                 if ACTIVE_RUNS.load(Ordering::SeqCst) == 0 {
-                    std::process::exit(130);
+                    exit_between_runs(130);
                 }
                 tx.send_modify(|n| *n += 1);
             }
         }
     });
+}
+
+/// A signal while no client run is active (e.g. during the analysis that follows an interrupted
+/// run): the process stops now, as it would without a handler, with 128 + the signal number.
+fn exit_between_runs(code: i32) -> ! {
+    eprintln!("bench: interrupted: stopping now");
+    std::process::exit(code)
 }
 
 /// Marks a run as active for the signal listener while alive.

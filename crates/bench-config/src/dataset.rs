@@ -97,19 +97,19 @@ pub enum LengthDistribution {
 #[serde(default, deny_unknown_fields)]
 pub struct RandomDataset {
     /// Number of prompts to generate.
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
     pub num_prompts: u64,
     /// Mean prompt length in tokens (the exact length when the distribution is fixed).
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub input_tokens: u32,
     /// Standard deviation of the prompt length (ignored for `fixed`).
     #[schemars(range(min = 0.0))]
     pub input_std: f64,
     /// Shortest sampled prompt length in tokens.
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub input_min: u32,
     /// Longest sampled prompt length in tokens.
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub input_max: u32,
     /// Mean output length in tokens (written as each prompt's `output_length`).
     #[schemars(range(min = 1))]
@@ -150,7 +150,7 @@ impl Default for RandomDataset {
 #[serde(deny_unknown_fields)]
 pub struct SharedPrefixGroup {
     /// Mean prompt length in tokens (prefix + unique part); Normal, truncated at 1.
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub prompt_length: u32,
     /// Std of the prompt length.
     #[serde(default)]
@@ -240,7 +240,7 @@ pub struct SyntheticMultiturnDataset {
     /// Tokens of a prefix shared by every session's first turn (a system prompt); 0 for none.
     pub shared_prefix_length: u32,
     /// Upper clamp for a sampled prompt length (the shared prefix comes on top).
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub max_prompt_length: u32,
     /// Output length per turn, written as each session's `completion_lengths` (null: leave
     /// to the workload).

@@ -21,6 +21,14 @@ pub mod workload;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The longest prompt bench generates or asks for, in tokens: the bound of every prompt-length
+/// key, and of the lengths the workload stage reads from files.
+pub const MAX_PROMPT_TOKENS: u32 = 10_000_000;
+
+/// The most requests (or prompts) one run may hold: beyond it the arrival times alone take
+/// gigabytes and the run would take days; a bad rate in a file or the config is the likelier cause.
+pub const MAX_REQUESTS: u64 = 10_000_000;
+
 pub use analysis::AnalysisConfig;
 pub use client::ClientConfig;
 pub use dataset::DatasetConfig;

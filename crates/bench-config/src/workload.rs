@@ -141,7 +141,7 @@ pub struct ConstantWorkload {
     #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub burstiness: f64,
     /// Target prompt length in tokens for every request (null: dataset prompts as they are).
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub prompt_length: Option<u32>,
     /// Output length for every request (null: the dataset's, else unset).
     #[schemars(range(min = 1))]
@@ -315,7 +315,7 @@ pub struct MooncakeWorkload {
     pub trace_path: Option<String>,
     /// Tokens per hash block (512 for the Mooncake traces); every row must have
     /// ceil(input_length / block_tokens) hash_ids.
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub block_tokens: u32,
     /// Write every prompt as full text (AIBrix-compatible, ~600 MB for the conversation trace)
     /// instead of block references that the client turns into text when sending.
@@ -349,10 +349,10 @@ pub struct ConcurrencyWorkload {
     #[schemars(range(min = 1))]
     pub concurrency: u32,
     /// Total requests (null: one per dataset prompt, session turns included).
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
     pub num_requests: Option<u64>,
     /// Target prompt length for every request (null: dataset prompts as they are).
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = crate::MAX_PROMPT_TOKENS))]
     pub prompt_length: Option<u32>,
     /// Output length for every request (null: the dataset's).
     #[schemars(range(min = 1))]

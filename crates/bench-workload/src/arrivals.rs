@@ -27,9 +27,8 @@ struct Segment {
     cum: f64,
 }
 
-/// The most requests one workload may hold: beyond it the arrival times alone take gigabytes
-/// and the run would take days; a bad rate in a file or the config is the likelier cause.
-pub(crate) const MAX_REQUESTS: f64 = 10_000_000.0;
+/// [`bench_config::MAX_REQUESTS`] as a rate curve's expected count.
+pub(crate) const MAX_REQUESTS: f64 = bench_config::MAX_REQUESTS as f64;
 
 impl RateCurve {
     /// Refuses a curve that expects more than [`MAX_REQUESTS`] arrivals (or a non-finite

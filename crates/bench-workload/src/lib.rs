@@ -40,9 +40,7 @@ use bench_types::{
 
 use crate::plan::Want;
 
-/// The longest prompt a workload may ask for, in tokens (the config's length keys have the
-/// same bound).
-pub const MAX_PROMPT_TOKENS: u32 = 10_000_000;
+use bench_config::MAX_PROMPT_TOKENS;
 
 /// Workload stage errors.
 #[derive(Debug, thiserror::Error)]

@@ -132,23 +132,20 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     TIMING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs a timing measurement up to 5 times: `attempt` returns (passed, report, dispatch-thread
-/// CPU wait as a share of the run). Sub-millisecond figures on a shared 2-core VM see rare
+/// Runs a timing measurement up to 5 times: `attempt` returns (passed, report). Sub-millisecond figures on a shared 2-core VM see rare
 /// single outliers of a few ms (the test's own server threads, other processes, hypervisor
 /// steal, none of which the client controls), so one passing attempt of five passes; a client
 /// that really misses its timings fails all five, and the test fails with every attempt's
 /// report, each with the CPU wait of this process's busiest thread and the host's steal time.
 /// The caller holds [`serial`].
-pub fn timing_attempts(mut attempt: impl FnMut() -> (bool, String, f64)) {
+pub fn timing_attempts(mut attempt: impl FnMut() -> (bool, String)) {
     let mut reports = Vec::new();
     for i in 1..=5 {
         let w0 = thread_cpu_waits();
         let steal0 = steal_ticks();
         let t0 = std::time::Instant::now();
-        let (ok, report, dispatch_share) = attempt();
-        let elapsed = t0.elapsed().as_nanos() as f64;
-        let process_share = max_thread_wait_since(&w0) as f64 / elapsed;
-        let wait_share = dispatch_share.max(process_share);
+        let (ok, report) = attempt();
+        let wait_share = max_thread_wait_since(&w0) as f64 / t0.elapsed().as_nanos() as f64;
         let steal_ms = steal_ticks().saturating_sub(steal0) * 10;
         let line = format!(
             "attempt {i}: {report} (busiest thread waited for a CPU {:.1}% of the attempt; host steal {steal_ms} ms)",
@@ -170,9 +167,4 @@ fn steal_ticks() -> u64 {
         .ok()
         .and_then(|s| s.lines().next()?.split_whitespace().nth(8)?.parse().ok())
         .unwrap_or(0)
-}
-
-/// The outcome's CPU wait as a share of `span_ns`.
-pub fn wait_share(out: &ClientOutcome, span_ns: i64) -> f64 {
-    out.cpu_wait_ns.unwrap_or(0) as f64 / span_ns.max(1) as f64
 }
