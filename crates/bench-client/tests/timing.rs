@@ -1,6 +1,10 @@
 //! Timing tests: recorded token instants against a server with exact timing, the open-loop
 //! schedule (small lag, no drift, independent of the server), time_scale, the concurrency cap,
 //! and the closed loop.
+//!
+//! Each bound is a quiet-machine bound (p99 within it); on an attempt during which the host
+//! measurably took the CPU away, p50 must be within half of it, p90 within it and every value
+//! within 10x (see `common::timing_attempts`).
 
 mod common;
 
@@ -102,13 +106,11 @@ fn recorded_ttft_and_chunk_gaps_match_the_server_within_1ms_p99() {
                 );
             }
         }
-        let p99_ttft = quantile(&mut ttft_err, 0.99);
-        let p99_gap = quantile(&mut gap_err, 0.99);
-        let report = format!(
-            "TTFT |error| p99 {p99_ttft:.3} ms, chunk gap |error| p99 {p99_gap:.3} ms ({} gaps)",
-            gap_err.len()
-        );
-        (p99_ttft < 1.0 && p99_gap < 1.0, report)
+        tail("TTFT |error|", &ttft_err, 1.0).and(tail(
+            &format!("chunk gap |error| ({} gaps)", gap_err.len()),
+            &gap_err,
+            1.0,
+        ))
     });
 }
 
@@ -136,14 +138,13 @@ fn open_loop_sends_on_schedule_without_drift() {
             assert!(r.ready_ns.unwrap() <= r.sent_ns.unwrap());
             lags.push(lag as f64 / 1e6);
         }
-        let first: f64 = lags[..80].iter().sum::<f64>() / 80.0;
-        let last: f64 = lags[720..].iter().sum::<f64>() / 80.0;
-        let p50 = quantile(&mut lags.clone(), 0.5);
-        let p99 = quantile(&mut lags, 0.99);
-        let report = format!(
-            "dispatch lag p50 {p50:.3} ms p99 {p99:.3} ms; mean first decile {first:.3} ms, last decile {last:.3} ms"
-        );
-        (p99 < 1.0 && (last - first).abs() < 0.5, report)
+        // Drift (relative sleeps adding up) moves the whole last decile: compare medians.
+        let first = quantile(&mut lags[..80].to_vec(), 0.5);
+        let last = quantile(&mut lags[720..].to_vec(), 0.5);
+        tail("dispatch lag", &lags, 1.0).and(Verdict::always(
+            (last - first).abs() < 0.5,
+            format!("median first decile {first:.3} ms, last decile {last:.3} ms"),
+        ))
     });
 }
 
@@ -164,24 +165,11 @@ fn a_slow_server_does_not_slow_the_arrivals() {
             "in flight at the server: {}",
             server.max_in_flight()
         );
-        let mut lags: Vec<f64> = rows
+        let lags: Vec<f64> = rows
             .iter()
             .map(|r| (r.sent_ns.unwrap() - r.scheduled_ns) as f64 / 1e6)
             .collect();
-        let worst: Vec<String> = {
-            let mut by_lag: Vec<(usize, f64)> = lags.iter().copied().enumerate().collect();
-            by_lag.sort_by(|a, b| b.1.total_cmp(&a.1));
-            by_lag
-                .iter()
-                .take(3)
-                .map(|(i, l)| format!("#{i} {l:.3}"))
-                .collect()
-        };
-        let p99 = quantile(&mut lags, 0.99);
-        (
-            p99 < 1.0,
-            format!("p99 dispatch lag {p99:.3} ms under a slow server (worst: {worst:?})"),
-        )
+        tail("dispatch lag under a slow server", &lags, 1.0)
     });
 }
 
@@ -201,14 +189,12 @@ fn time_scale_multiplies_timestamps() {
             vec![0, 25_000_000, 50_000_000, 75_000_000, 100_000_000]
         );
         assert_eq!(meta(&kv, "bench.time_scale"), Some("0.25"));
-        let lags: Vec<i64> = rows
+        let lags: Vec<f64> = rows
             .iter()
-            .map(|r| r.sent_ns.unwrap() - r.scheduled_ns)
+            .map(|r| (r.sent_ns.unwrap() - r.scheduled_ns) as f64 / 1e6)
             .collect();
-        (
-            lags.iter().all(|&l| (0..1_000_000).contains(&l)),
-            format!("sent this many ns after their scaled times (limit 1 ms): {lags:?}"),
-        )
+        assert!(lags.iter().all(|&l| l >= 0.0), "sent early: {lags:?}");
+        tail("lag after the scaled times", &lags, 1.0)
     });
 }
 
@@ -226,17 +212,11 @@ fn concurrency_cap_holds_requests_and_records_the_wait() {
         run(&cfg, dir.path(), &server.url());
         let (rows, _, _) = records(dir.path());
         assert_eq!(server.max_in_flight(), 2);
-        let mut late = Vec::new();
+        let mut ready_lags = Vec::new();
         let mut held = 0;
         for r in &rows {
             assert_eq!(r.status, "ok");
-            let ready_lag = r.ready_ns.unwrap() - r.scheduled_ns;
-            if ready_lag >= 2_000_000 {
-                late.push(format!(
-                    "request {} ready {ready_lag} ns after its schedule",
-                    r.request_id
-                ));
-            }
+            ready_lags.push((r.ready_ns.unwrap() - r.scheduled_ns) as f64 / 1e6);
             if r.sent_ns.unwrap() - r.ready_ns.unwrap() > 20_000_000 {
                 held += 1;
             }
@@ -245,21 +225,23 @@ fn concurrency_cap_holds_requests_and_records_the_wait() {
         assert!(held >= 7, "{held} requests show a queue delay");
         // A held request is sent when an earlier one ends.
         let ends: Vec<i64> = rows.iter().map(|r| r.end_ns.unwrap()).collect();
+        let mut after_end = Vec::new();
         for r in &rows[2..] {
             let sent = r.sent_ns.unwrap();
-            assert!(
-                ends.iter().any(|&e| e <= sent),
-                "request {} sent at {sent} before any slot was freed",
-                r.request_id
-            );
-            if !ends.iter().any(|&e| e <= sent && sent - e < 2_000_000) {
-                late.push(format!(
-                    "request {} sent {sent} not within 2 ms of an end",
+            let freed = ends.iter().filter(|&&e| e <= sent).max();
+            let freed = freed.unwrap_or_else(|| {
+                panic!(
+                    "request {} sent at {sent} before any slot was freed",
                     r.request_id
-                ));
-            }
+                )
+            });
+            after_end.push((sent - freed) as f64 / 1e6);
         }
-        (late.is_empty(), format!("{held} held; late: {late:?}"))
+        tail("ready after the schedule", &ready_lags, 2.0).and(tail(
+            &format!("{held} held; sent after the end that freed a slot"),
+            &after_end,
+            2.0,
+        ))
     });
 }
 
@@ -287,22 +269,20 @@ fn closed_loop_keeps_n_in_flight() {
         assert_eq!(server.max_in_flight(), 3);
         let (rows, _, kv) = records(dir.path());
         assert!(meta(&kv, "bench.mode").unwrap().contains("closed_loop"));
-        let mut slow_sends = 0;
+        let mut send_lags = Vec::new();
         for r in &rows {
             assert_eq!(
                 r.scheduled_ns,
                 r.ready_ns.unwrap(),
                 "closed loop: scheduled when a slot frees"
             );
-            if r.sent_ns.unwrap() - r.ready_ns.unwrap() >= 1_000_000 {
-                slow_sends += 1;
-            }
+            send_lags.push((r.sent_ns.unwrap() - r.ready_ns.unwrap()) as f64 / 1e6);
         }
         // Twenty 35 ms requests, 3 at a time: about 7 rounds.
         let span = rows.iter().map(|r| r.end_ns.unwrap()).max().unwrap() as f64 / 1e6;
-        (
-            slow_sends == 0 && (200.0..400.0).contains(&span),
-            format!("closed loop took {span:.0} ms; {slow_sends} sends over 1 ms after ready"),
-        )
+        tail("sent after ready", &send_lags, 1.0).and(Verdict::always(
+            (200.0..400.0).contains(&span),
+            format!("closed loop took {span:.0} ms"),
+        ))
     });
 }

@@ -132,27 +132,84 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     TIMING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs a timing measurement up to 5 times: `attempt` returns (passed, report). Sub-millisecond figures on a shared 2-core VM see rare
-/// single outliers of a few ms (the test's own server threads, other processes, hypervisor
-/// steal, none of which the client controls), so one passing attempt of five passes; a client
-/// that really misses its timings fails all five, and the test fails with every attempt's
-/// report, each with the CPU wait of this process's busiest thread and the host's steal time.
-/// The caller holds [`serial`].
-pub fn timing_attempts(mut attempt: impl FnMut() -> (bool, String)) {
+/// How one attempt's timing errors met their bounds.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Within the bounds a quiet machine gives (p99 within the bound).
+    pub quiet: bool,
+    /// Within the bounds that still hold when the host takes the CPU away now and then (p50
+    /// within half the bound, p90 within it, every value within 10 x it).
+    pub busy: bool,
+    /// The figures, for the log.
+    pub report: String,
+}
+
+impl Verdict {
+    /// Both tiers of every part must hold.
+    pub fn and(self, o: Verdict) -> Verdict {
+        Verdict {
+            quiet: self.quiet && o.quiet,
+            busy: self.busy && o.busy,
+            report: format!("{}; {}", self.report, o.report),
+        }
+    }
+
+    /// A condition that holds the same in both tiers.
+    pub fn always(ok: bool, report: String) -> Verdict {
+        Verdict {
+            quiet: ok,
+            busy: ok,
+            report,
+        }
+    }
+}
+
+/// `what` (values in ms) against `bound` ms: quiet = p99 within it; busy = p50 within half of
+/// it, p90 within it and the maximum within 10 x it. A client whose timer or schedule is off
+/// (tokio's 1 ms timer wheel puts the median lag near 0.5 ms) moves p50 and p90, which both
+/// tiers catch; a few late samples while the host steals the CPU move only the tail.
+pub fn tail(what: &str, values: &[f64], bound: f64) -> Verdict {
+    let mut v = values.to_vec();
+    let (p50, p90, p99) = (
+        quantile(&mut v, 0.50),
+        quantile(&mut v, 0.90),
+        quantile(&mut v, 0.99),
+    );
+    let max = v[v.len() - 1];
+    Verdict {
+        quiet: p99 <= bound,
+        busy: p50 <= bound / 2.0 && p90 <= bound && max <= 10.0 * bound,
+        report: format!(
+            "{what}: p50 {p50:.3} p90 {p90:.3} p99 {p99:.3} max {max:.3} ms (bound {bound} ms)"
+        ),
+    }
+}
+
+/// Runs a timing measurement up to 5 times and passes on the first attempt within bounds. An
+/// attempt is held to the quiet bounds, or to the busy ones when the machine was measurably
+/// contended during it: the host stole CPU time (hypervisor steal, 20 ms or more) or a thread of
+/// this process waited for a CPU more than 3% of the attempt (Linux schedstat). On a shared
+/// 2-core VM those leave single sends and receive instants a few ms late that the client does not
+/// control. A client that really misses its timings fails all five attempts, and the test fails
+/// with every attempt's figures. The caller holds [`serial`].
+pub fn timing_attempts(mut attempt: impl FnMut() -> Verdict) {
     let mut reports = Vec::new();
     for i in 1..=5 {
         let w0 = thread_cpu_waits();
         let steal0 = steal_ticks();
         let t0 = std::time::Instant::now();
-        let (ok, report) = attempt();
+        let v = attempt();
         let wait_share = max_thread_wait_since(&w0) as f64 / t0.elapsed().as_nanos() as f64;
         let steal_ms = steal_ticks().saturating_sub(steal0) * 10;
+        let contended = steal_ms >= 20 || wait_share > 0.03;
         let line = format!(
-            "attempt {i}: {report} (busiest thread waited for a CPU {:.1}% of the attempt; host steal {steal_ms} ms)",
-            wait_share * 100.0
+            "attempt {i}: {} (busiest thread waited for a CPU {:.1}% of the attempt; host steal {steal_ms} ms: {} bounds)",
+            v.report,
+            wait_share * 100.0,
+            if contended { "busy" } else { "quiet" }
         );
         eprintln!("{line}");
-        if ok {
+        if v.quiet || (contended && v.busy) {
             return;
         }
         reports.push(line);
