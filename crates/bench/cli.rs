@@ -6,8 +6,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Which stage(s) to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Stage {
-    /// dataset, workload, client, analysis in order, each reading the previous one's file.
+pub enum StageArg {
+    /// dataset, workload, client, analysis in order, each reading the previous one's file
+    /// (the dataset stage is skipped when the workload does not read prompts from it).
     All,
     /// Prompts -> <run_dir>/dataset.jsonl.
     Dataset,
@@ -19,16 +20,36 @@ pub enum Stage {
     Analysis,
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  bench --config config.yaml                     the default 20 s run against the simulated engine
+  bench --endpoint http://localhost:8000 --model meta-llama/Llama-3.1-8B-Instruct \\
+        --rate 5 --num-requests 200 --input-tokens 1024 --output-tokens 128
+  bench --concurrency 16 --num-requests 500      a closed loop: 16 requests in flight
+  bench --config config.yaml --config config/workload/azure.yaml   layered configs
+  bench --stage analysis -o output/latest        analyse a run again
+  bench --override help                          every config key, its type and default
+  bench compare output/run-a output/run-b        one table across runs";
+
 /// Benchmark LLM inference servers under real traces and synthetic load.
 #[derive(Debug, Parser)]
-#[command(name = "bench", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "bench",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true,
+    after_help = EXAMPLES
+)]
 pub struct Args {
-    /// Stage(s) to run.
-    #[arg(long, value_enum, default_value_t = Stage::All)]
-    pub stage: Stage,
-    /// YAML config (default: ./config.yaml when present, else built-in defaults).
-    #[arg(long, global = true)]
-    pub config: Option<PathBuf>,
+    /// Stage(s) to run, in pipeline order (repeat or comma-separate: `--stage client,analysis`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub stage: Vec<StageArg>,
+    /// YAML config; repeat to layer several (later files win). Default: ./config.yaml when
+    /// present, else built-in defaults. Relative paths inside a file are relative to it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
     /// Override a config key: `--override workload.constant.target_qps=2.5` (value parsed as
     /// YAML). `--override help` lists every key with its type and default.
     #[arg(long = "override", value_name = "KEY=VALUE", global = true)]
@@ -36,14 +57,116 @@ pub struct Args {
     /// Print the resolved config and exit.
     #[arg(long)]
     pub show_config: bool,
+    /// Write into a run directory that already holds a finished run (its files are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Less output: warnings only, no progress bar.
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub common: Common,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The settings people change most, each a shortcut for the `--override`s its help shows.
+#[derive(Debug, Default, clap::Args)]
+#[command(next_help_heading = "Common settings (shortcuts for --override)")]
+pub struct Common {
+    /// Server base URL, or `sim` for the built-in simulated engine
+    /// [= --override client.endpoint=URL]
+    #[arg(long, visible_alias = "base-url", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Model name sent in each request [= --override client.model=NAME]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Wire protocol: openai-chat, openai-completions or tgi [= --override client.api=API]
+    #[arg(long, value_name = "API")]
+    pub api: Option<String>,
+    /// Open loop at this many requests per second
+    /// [= --override workload.type=constant --override workload.constant.target_qps=R]
+    #[arg(long, value_name = "R", conflicts_with = "concurrency")]
+    pub rate: Option<f64>,
+    /// Closed loop with this many requests in flight
+    /// [= --override workload.type=concurrency --override workload.concurrency.concurrency=N]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Exactly this many requests (open loop: arrivals at the rate, however long it takes)
+    /// [= --override workload.num_requests=N]
+    #[arg(long, value_name = "N")]
+    pub num_requests: Option<u64>,
+    /// Random prompts of this many tokens
+    /// [= --override dataset.type=random --override dataset.random.input_tokens=N]
+    #[arg(long, value_name = "N")]
+    pub input_tokens: Option<u32>,
+    /// Ask for this many output tokens per request
+    /// [= --override dataset.type=random --override dataset.random.output_tokens=N]
+    #[arg(long, value_name = "N")]
+    pub output_tokens: Option<u32>,
+    /// Length of a generated (rate) workload in seconds
+    /// [= --override workload.duration_ms=1000*S]
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Run directory [= --override run_dir=DIR]
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Name of the run; the default run directory starts with it [= --override name=NAME]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// A string as a YAML (JSON) string literal, so `--model 1.5` stays the string `1.5`.
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+impl Common {
+    /// The `--override key=value`s these flags stand for, in flag order.
+    pub fn overrides(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        let mut set = |k: &str, v: String| o.push(format!("{k}={v}"));
+        if let Some(v) = &self.endpoint {
+            set("client.endpoint", quoted(v));
+        }
+        if let Some(v) = &self.model {
+            set("client.model", quoted(v));
+        }
+        if let Some(v) = &self.api {
+            set("client.api", quoted(v));
+        }
+        if let Some(v) = self.rate {
+            set("workload.type", "constant".into());
+            set("workload.constant.target_qps", v.to_string());
+        }
+        if let Some(v) = self.concurrency {
+            set("workload.type", "concurrency".into());
+            set("workload.concurrency.concurrency", v.to_string());
+        }
+        if let Some(v) = self.num_requests {
+            set("workload.num_requests", v.to_string());
+        }
+        if let Some(v) = self.input_tokens {
+            set("dataset.type", "random".into());
+            set("dataset.random.input_tokens", v.to_string());
+        }
+        if let Some(v) = self.output_tokens {
+            set("dataset.type", "random".into());
+            set("dataset.random.output_tokens", v.to_string());
+        }
+        if let Some(v) = self.duration {
+            set("workload.duration_ms", format!("{}", (v * 1000.0).round()));
+        }
+        if let Some(v) = &self.run_dir {
+            set("run_dir", quoted(&v.display().to_string()));
+        }
+        if let Some(v) = &self.name {
+            set("name", quoted(v));
+        }
+        o
+    }
 }
 
 /// Subcommands besides the staged pipeline.

@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use bench_config::{Config, LoadError, Resolved, Sources};
-use bench_types::manifest::StageRecord;
+use bench_config::{Config, LoadError, Resolved, Sources, TokenizerSpec};
+use bench_types::manifest::{self, Stage, StageRecord, StageUpdate};
 use bench_types::stage::exit;
 use bench_types::{StageError, StageOutput};
 
-use crate::cli::{Args, Command, Stage};
-use crate::manifest;
+use crate::cli::{Args, Command, StageArg};
+use crate::signals::Signals;
 
 /// A failure that ends the process with `code`.
 #[derive(Debug)]
@@ -32,30 +32,36 @@ fn stage_failure<E: StageError>(stage: &str, e: E) -> Failure {
 }
 
 fn load_config(args: &Args) -> Result<Resolved, Failure> {
-    let file = match &args.config {
-        Some(p) => {
-            if p.is_dir() {
-                return Err(Failure::new(
-                    exit::BAD_INPUT,
-                    format!("--config {}: is a directory, not a YAML file", p.display()),
-                ));
-            }
-            if !p.is_file() {
-                return Err(Failure::new(
-                    exit::BAD_INPUT,
-                    format!("config file {} not found", p.display()),
-                ));
-            }
-            Some(p.clone())
+    for p in &args.config {
+        if p.is_dir() {
+            return Err(Failure::new(
+                exit::BAD_INPUT,
+                format!("--config {}: is a directory, not a YAML file", p.display()),
+            ));
         }
-        None => Some(PathBuf::from("config.yaml")).filter(|p| p.is_file()),
+        if !p.is_file() {
+            return Err(Failure::new(
+                exit::BAD_INPUT,
+                format!("config file {} not found", p.display()),
+            ));
+        }
+    }
+    let files = if args.config.is_empty() {
+        Some(PathBuf::from("config.yaml"))
+            .filter(|p| p.is_file())
+            .into_iter()
+            .collect()
+    } else {
+        args.config.clone()
     };
-    let mut overrides = args.overrides.clone();
+    // the flags first: an explicit --override of the same key wins
+    let mut overrides = args.common.overrides();
+    overrides.extend(args.overrides.iter().cloned());
     if args.quiet {
         overrides.push("client.progress=false".into());
     }
     bench_config::load(&Sources {
-        file,
+        files,
         overrides,
         env: true,
     })
@@ -78,9 +84,12 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         print!("{}", bench_config::help_text());
         return Ok(exit::OK);
     }
-    let resolved = load_config(&args)?;
+    let mut resolved = load_config(&args)?;
+    let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
     match &args.command {
-        Some(Command::Sim { port, host }) => return serve_sim(&resolved.config, host, *port),
+        Some(Command::Sim { port, host }) => {
+            return serve_sim(&resolved.config, host, *port, &signals);
+        }
         Some(Command::Compare { runs, csv }) => {
             let table = bench_analysis::compare(runs, csv.as_deref())
                 .map_err(|e| stage_failure("compare", e))?;
@@ -96,208 +105,320 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         );
         return Ok(exit::OK);
     }
-    let run_dir = PathBuf::from(&resolved.config.run_dir);
-    std::fs::create_dir_all(&run_dir)
-        .map_err(|e| Failure::new(exit::FAILURE, format!("run_dir {}: {e}", run_dir.display())))?;
-    let stages: &[Stage] = match args.stage {
-        Stage::All => &[
-            Stage::Dataset,
-            Stage::Workload,
-            Stage::Client,
-            Stage::Analysis,
-        ],
-        s => std::slice::from_ref(match s {
-            Stage::Dataset => &Stage::Dataset,
-            Stage::Workload => &Stage::Workload,
-            Stage::Client => &Stage::Client,
-            _ => &Stage::Analysis,
-        }),
+    for w in &resolved.warnings {
+        tracing::warn!("config: {w}");
+    }
+    let stages = stages(&args.stage, &resolved.config);
+    let run_dir = run_dir(&resolved, &stages, args.force)?;
+    preflight(&mut resolved, &stages)?;
+    let ctx = StageCtx {
+        resolved: &resolved,
+        run_dir: &run_dir,
+        quiet: args.quiet,
+        signals: &signals,
     };
-    for &stage in stages {
-        let code = run_stage(stage, &resolved, &run_dir, args.quiet)?;
-        if code == exit::INTERRUPTED && stage == Stage::Client && stages.contains(&Stage::Analysis)
+    let mut code = exit::OK;
+    for &stage in &stages {
+        let (interrupted, out) = run_stage(&ctx, stage)?;
+        if stage == Stage::Analysis
+            && out.stats.get("verdict").and_then(|v| v.as_str()) == Some("failed")
         {
-            // Ctrl-C during the client: every record is written, so summarize what finished
-            // (analysis reads interrupted runs and says what it excluded), then exit 130. The
-            // client's signal listener stays installed: a second Ctrl-C now exits at once.
+            code = exit::RUN_FAILED;
+        }
+        if interrupted {
+            if stages.contains(&Stage::Analysis) {
+                // Every record is written: summarize what finished (analysis reads interrupted
+                // runs and says what it excluded). A signal now ends the process at once.
+                tracing::info!(
+                    "client interrupted: analysing the requests that finished (Ctrl-C again to skip)"
+                );
+                run_stage(&ctx, Stage::Analysis)?;
+            }
+            return Ok(signals.interrupted_status());
+        }
+    }
+    Ok(code)
+}
+
+/// The stages to run, in pipeline order. `all` leaves out the dataset stage when the workload
+/// does not read prompts from a dataset (a Mooncake replay, generated prompts).
+fn stages(args: &[StageArg], cfg: &Config) -> Vec<Stage> {
+    let asked = |s: Stage| {
+        args.iter().any(|a| match a {
+            StageArg::All => s != Stage::Dataset || cfg.workload.needs_dataset(),
+            StageArg::Dataset => s == Stage::Dataset,
+            StageArg::Workload => s == Stage::Workload,
+            StageArg::Client => s == Stage::Client,
+            StageArg::Analysis => s == Stage::Analysis,
+        })
+    };
+    Stage::ALL.into_iter().filter(|&s| asked(s)).collect()
+}
+
+/// The link to the last run started with the default run directory.
+const LATEST: &str = "latest";
+
+/// The run directory, created. Without an explicit `run_dir`, a run that starts by reading
+/// another stage's output (`--stage analysis`, `--stage client`) continues the last run
+/// (`output/latest`); otherwise every run gets a new directory and `output/latest` points to
+/// it. A directory holding a finished run (its client stage done) is only written again with
+/// `--force`; the analysis alone may always run again.
+fn run_dir(r: &Resolved, stages: &[Stage], force: bool) -> Result<PathBuf, Failure> {
+    let configured = PathBuf::from(&r.config.run_dir);
+    let parent = configured
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let first_needed = if r.config.workload.needs_dataset() {
+        Stage::Dataset
+    } else {
+        Stage::Workload
+    };
+    let continues = stages.first().is_some_and(|&s| s != first_needed);
+    let dir = if !r.is_explicit("run_dir") && continues {
+        let latest = parent.join(LATEST);
+        let target = std::fs::canonicalize(&latest).map_err(|_| {
+            Failure::new(
+                exit::BAD_INPUT,
+                format!(
+                    "no run to continue: {} does not exist; give the run directory with --run-dir",
+                    latest.display()
+                ),
+            )
+        })?;
+        tracing::info!("run_dir: continuing the last run, {}", target.display());
+        target
+    } else {
+        configured
+    };
+    if !force && stages.iter().any(|s| *s != Stage::Analysis) {
+        let m = manifest::read(&dir).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+        if let Some(done) = m.as_ref().and_then(|m| m.stage(Stage::Client)) {
+            return Err(Failure::new(
+                exit::BAD_INPUT,
+                format!(
+                    "run_dir {} holds a finished run (client stage of {}): give another --run-dir, or --force to replace it",
+                    dir.display(),
+                    done.started_at
+                ),
+            ));
+        }
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::new(exit::FAILURE, format!("run_dir {}: {e}", dir.display())))?;
+    if !r.is_explicit("run_dir") && !continues {
+        point_latest(&parent, &dir);
+    }
+    Ok(dir)
+}
+
+/// `<parent>/latest` -> `dir` (a relative symbolic link); a failure only costs the link.
+fn point_latest(parent: &Path, dir: &Path) {
+    let link = parent.join(LATEST);
+    let Some(name) = dir.file_name() else {
+        return;
+    };
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink(name, &link) {
+        tracing::debug!("{}: {e}", link.display());
+    }
+}
+
+/// Checks that fail fast, before any stage writes: the tokenizer loads (`auto` picks the served
+/// model's local copy), and the API key's variable is set when the client will run.
+fn preflight(r: &mut Resolved, stages: &[Stage]) -> Result<(), Failure> {
+    if stages.iter().any(|s| *s != Stage::Analysis) {
+        if r.config.tokenizer == TokenizerSpec::Auto {
+            let spec = auto_tokenizer(&r.config);
+            r.tree["tokenizer"] = serde_json::Value::String(spec.to_string());
+            r.config.tokenizer = spec;
+        }
+        bench_text::Tokenizer::open(&r.config.tokenizer)
+            .map_err(|e| Failure::new(exit::BAD_INPUT, format!("`tokenizer`: {e}")))?;
+    }
+    if stages.contains(&Stage::Client)
+        && let Some(var) = &r.config.client.api_key_env
+        && std::env::var_os(var).is_none()
+    {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!("client.api_key_env: environment variable {var} is not set"),
+        ));
+    }
+    Ok(())
+}
+
+/// `tokenizer: auto`: the served model's tokenizer.json when a local copy is found, else the
+/// default builtin, with a line saying which.
+fn auto_tokenizer(cfg: &Config) -> TokenizerSpec {
+    let model = &cfg.client.model;
+    match bench_text::find_local_tokenizer(model) {
+        Some(p) => {
             tracing::info!(
-                "client interrupted: analysing the requests that finished (Ctrl-C again to skip)"
+                "tokenizer: auto: using {} (a local copy of `{model}`)",
+                p.display()
             );
-            run_stage(Stage::Analysis, &resolved, &run_dir, args.quiet)?;
-            return Ok(exit::INTERRUPTED);
+            TokenizerSpec::File(p)
         }
-        if code != exit::OK {
-            return Ok(code);
+        None => {
+            let d = TokenizerSpec::default();
+            if cfg.client.endpoint != bench_config::Endpoint::Sim {
+                tracing::warn!(
+                    "tokenizer: auto: no local tokenizer for `{model}` (a directory of that name, or the Hugging Face cache); counting with {d}: set `tokenizer` to the model's tokenizer.json for counts that match the server's"
+                );
+            }
+            d
         }
-    }
-    Ok(exit::OK)
-}
-
-fn stage_name(s: Stage) -> &'static str {
-    match s {
-        Stage::All => "all",
-        Stage::Dataset => "dataset",
-        Stage::Workload => "workload",
-        Stage::Client => "client",
-        Stage::Analysis => "analysis",
     }
 }
 
-fn run_stage(stage: Stage, r: &Resolved, run_dir: &Path, quiet: bool) -> Result<i32, Failure> {
-    let cfg: &Config = &r.config;
-    let name = stage_name(stage);
+/// What every stage runs with.
+struct StageCtx<'a> {
+    resolved: &'a Resolved,
+    run_dir: &'a Path,
+    quiet: bool,
+    signals: &'a Signals,
+}
+
+/// Runs one stage and records it in the manifest; returns whether a signal interrupted it, and
+/// what the stage reported.
+fn run_stage(ctx: &StageCtx<'_>, stage: Stage) -> Result<(bool, StageOutput), Failure> {
+    let cfg: &Config = &ctx.resolved.config;
+    let run_dir = ctx.run_dir;
+    let name = stage.as_str();
     let started = SystemTime::now();
     let t0 = Instant::now();
-    tracing::info!("{name}: starting (run_dir {})", run_dir.display());
-    let mut code = exit::OK;
+    tracing::debug!("{name}: starting (run_dir {})", run_dir.display());
     if stage == Stage::Workload && cfg.workload.needs_dataset() {
         same_tokenizer_as_dataset(cfg, run_dir)?;
     }
+    let mut interrupted = false;
     let out: StageOutput = match stage {
         Stage::Dataset => bench_dataset::run(cfg, run_dir).map_err(|e| stage_failure(name, e))?,
         Stage::Workload => bench_workload::run(cfg, run_dir).map_err(|e| stage_failure(name, e))?,
         Stage::Client => {
-            let sim = if cfg.client.is_sim() {
-                let bind = "127.0.0.1:0".parse().expect("valid address");
-                let h = bench_sim::spawn_for_run(cfg, bind)
-                    .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-                tracing::info!("client: simulated engine at {}", h.base_url());
-                Some(h)
-            } else {
-                None
-            };
-            let base_url = sim
-                .as_ref()
-                .map(|h| h.base_url())
-                .unwrap_or_else(|| cfg.client.endpoint.clone());
-            let opts = bench_client::RunOptions {
-                base_url,
-                quiet,
-                ..Default::default()
-            };
-            let res = bench_client::run(cfg, run_dir, &opts);
-            if let Some(h) = sim {
-                h.shutdown();
-            }
-            let outcome = res.map_err(|e| stage_failure(name, e))?;
-            if outcome.interrupted {
-                code = exit::INTERRUPTED;
-            }
+            let outcome = run_client(ctx)?;
+            interrupted = outcome.interrupted;
             outcome.output
         }
         Stage::Analysis => bench_analysis::run(cfg, run_dir).map_err(|e| stage_failure(name, e))?,
-        Stage::All => unreachable!("expanded by the caller"),
     };
     let seconds = t0.elapsed().as_secs_f64();
-    let record = StageRecord {
-        stage: name.to_string(),
-        started_at: manifest::rfc3339(started),
-        seconds,
-        outputs: out.outputs.clone(),
-        stats: out.stats.clone(),
-        config: serde_json::Value::Null,
-    };
     let mut inputs = out.inputs.clone();
-    if stage != Stage::Analysis && !cfg.tokenizer.starts_with("builtin:") {
+    if stage != Stage::Analysis
+        && let TokenizerSpec::File(p) = &cfg.tokenizer
+    {
         // a tokenizer.json decides every token count: checksum it like any input
-        inputs.push(("tokenizer".into(), PathBuf::from(&cfg.tokenizer)));
+        inputs.push(("tokenizer".into(), p.clone()));
     }
-    manifest::record_stage(run_dir, &r.tree, cfg.seed, record, &inputs).map_err(|e| {
-        Failure::new(
-            exit::FAILURE,
-            format!("writing manifest in {}: {e}", run_dir.display()),
-        )
-    })?;
+    manifest::record_stage(
+        run_dir,
+        StageUpdate {
+            config: &ctx.resolved.tree,
+            seed: cfg.seed,
+            record: StageRecord {
+                stage,
+                started_at: manifest::rfc3339(started),
+                seconds,
+                outputs: out.outputs.clone(),
+                stats: out.stats.clone(),
+                config: serde_json::Value::Null,
+            },
+            inputs: &inputs,
+        },
+    )
+    .map_err(|e| Failure::new(exit::FAILURE, format!("writing the manifest: {e}")))?;
+    tracing::info!("{name}: done in {seconds:.2} s");
     let stats: Vec<String> = out.stats.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    tracing::info!(
-        "{name}: done in {seconds:.2}s -> {} {}",
+    tracing::debug!(
+        "{name}: wrote {} ({})",
         out.outputs.join(", "),
         stats.join(" ")
     );
     if let Some(text) = &out.display {
         println!("{text}");
     }
-    Ok(code)
+    Ok((interrupted, out))
+}
+
+/// The client stage, against the in-process simulated engine or the configured endpoint, with
+/// signals stopping it.
+fn run_client(ctx: &StageCtx<'_>) -> Result<bench_client::ClientOutcome, Failure> {
+    let cfg = &ctx.resolved.config;
+    let sim = match &cfg.client.endpoint {
+        bench_config::Endpoint::Sim => {
+            let bind = "127.0.0.1:0".parse().expect("valid address");
+            let h = bench_sim::spawn_for_run(cfg, bind)
+                .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+            tracing::debug!("client: simulated engine at {}", h.base_url());
+            Some(h)
+        }
+        bench_config::Endpoint::Url(_) => None,
+    };
+    let base_url = match &sim {
+        Some(h) => h.base_url(),
+        None => cfg.client.endpoint.to_string(),
+    };
+    let opts = bench_client::RunOptions {
+        base_url,
+        quiet: ctx.quiet,
+        stop: bench_client::StopHandle::new(),
+    };
+    let res = ctx
+        .signals
+        .during_run(&opts.stop, || bench_client::run(cfg, ctx.run_dir, &opts));
+    if let Some(h) = sim {
+        h.shutdown();
+    }
+    res.map_err(|e| stage_failure("client", e))
 }
 
 /// The workload stage matches prompts to lengths counted by the dataset stage: refuse to mix
 /// tokenizers (the manifest says which one made dataset.jsonl).
 fn same_tokenizer_as_dataset(cfg: &Config, run_dir: &Path) -> Result<(), Failure> {
-    let Some(m) = manifest::read(run_dir) else {
+    let m = manifest::read(run_dir).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+    let Some(m) = m else {
         return Ok(());
     };
-    let path = run_dir.join(bench_types::files::MANIFEST);
     let made_with = m
-        .stages
-        .iter()
-        .find(|s| s.stage == "dataset")
+        .stage(Stage::Dataset)
         .and_then(|s| s.config.get("tokenizer"))
         .and_then(|t| t.as_str());
+    let ours = cfg.tokenizer.to_string();
     match made_with {
-        Some(t) if t != cfg.tokenizer => Err(Failure::new(
+        Some(t) if t != ours => Err(Failure::new(
             exit::BAD_INPUT,
             format!(
-                "`tokenizer`: {} was made with `{t}` ({}), this run uses `{}`: its prompt lengths \
+                "`tokenizer`: {} was made with `{t}` ({}), this run uses `{ours}`: its prompt lengths \
                  would be wrong; run --stage dataset again or use --override tokenizer={t}",
                 run_dir.join(bench_types::files::DATASET).display(),
-                path.display(),
-                cfg.tokenizer
+                run_dir.join(bench_types::files::MANIFEST).display(),
             ),
         )),
         _ => Ok(()),
     }
 }
 
-fn serve_sim(cfg: &Config, host: &str, port: u16) -> Result<i32, Failure> {
+/// `bench sim`: serves the simulated engine until SIGINT or SIGTERM, then stops cleanly (0).
+fn serve_sim(cfg: &Config, host: &str, port: u16, signals: &Signals) -> Result<i32, Failure> {
+    use std::io::Write;
     let bind = format!("{host}:{port}")
         .parse()
         .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--host {host} --port {port}: {e}")))?;
     let h = bench_sim::spawn_for_run(cfg, bind)
         .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-    rt.block_on(async {
-        // The handlers are installed before the URL is printed: whoever reads the URL and then
-        // sends SIGINT or SIGTERM gets a clean stop, never the default disposition.
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let kinds = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            );
-            let (Ok(mut int), Ok(mut term)) = kinds else {
-                return Err(Failure::new(
-                    exit::FAILURE,
-                    "could not install signal handlers",
-                ));
-            };
-            announce(cfg, &h);
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let stop = tokio::signal::ctrl_c();
-            announce(cfg, &h);
-            let _ = stop.await;
-        }
-        Ok(())
-    })?;
-    h.shutdown();
-    Ok(exit::OK)
-}
-
-fn announce(cfg: &Config, h: &bench_sim::SimHandle) {
-    use std::io::Write;
+    // Signals wake the waiter from now on: whoever reads the URL and then sends SIGINT or
+    // SIGTERM gets a clean stop.
+    let stop = signals.catch();
     println!(
         "bench sim: serving model `{}` at {} (Ctrl-C stops)",
         cfg.sim.model,
         h.base_url()
     );
     let _ = std::io::stdout().flush();
+    let _ = stop.recv();
+    h.shutdown();
+    Ok(exit::OK)
 }

@@ -2,7 +2,7 @@
 
 mod cli;
 mod driver;
-mod manifest;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -21,7 +21,10 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+/// Logs to stderr: info by default, `-q` warnings only, `-v` debug, `-vv` trace; `RUST_LOG`
+/// overrides. Colour only when stderr is a terminal and `NO_COLOR` is unset.
 fn init_logging(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "warn",
@@ -33,6 +36,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .without_time()
         .init();

@@ -10,7 +10,7 @@
 //! Files: (a) no chunk lists (no pooled ITL), (b) 50 chunks per request (50M ITL values).
 //! Set BENCH_ANALYSIS_ROWS to change the row count, BENCH_ANALYSIS_REPS the repetitions.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::path::Path;

@@ -43,30 +43,24 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Loads `<run_dir>/requests.parquet` (and manifest.json when present) and classifies rows.
+    /// Loads `<run_dir>/requests.parquet` (and manifest.json when present: a corrupt one is an
+    /// input error naming it) and classifies rows.
     pub fn load(run_dir: &Path, cfg: &AnalysisConfig) -> Result<Analysis, AnalysisError> {
+        let manifest = bench_types::manifest::read(run_dir)
+            .map_err(|e| AnalysisError::Input(e.to_string()))?;
         let path = run_dir.join(bench_types::files::REQUESTS);
-        let rec = load::load(&path)?;
-        Ok(Self::from_records(run_dir, cfg, rec))
+        let rec = load::load(&path, cfg.token_source)?;
+        Ok(Self::from_records(run_dir, cfg, rec, manifest))
     }
 
     /// Classifies already loaded records.
-    pub fn from_records(run_dir: &Path, cfg: &AnalysisConfig, rec: Records) -> Analysis {
-        let mut notes = Vec::new();
-        let manifest_path = run_dir.join(bench_types::files::MANIFEST);
-        let manifest = match std::fs::read_to_string(&manifest_path) {
-            Ok(text) => match serde_json::from_str::<Manifest>(&text) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    notes.push(format!(
-                        "{} is not readable ({e}); run details come from requests.parquet only",
-                        manifest_path.display()
-                    ));
-                    None
-                }
-            },
-            Err(_) => None,
-        };
+    pub fn from_records(
+        run_dir: &Path,
+        cfg: &AnalysisConfig,
+        rec: Records,
+        manifest: Option<Manifest>,
+    ) -> Analysis {
+        let notes = Vec::new();
         let (reason, itl) = metrics::classify(&rec);
         let measured: Vec<usize> = (0..rec.rows).filter(|&i| reason[i].is_none()).collect();
         let sent_rows: Vec<usize> = (0..rec.rows)

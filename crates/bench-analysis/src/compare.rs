@@ -10,11 +10,14 @@ use crate::csv::{lookup, summary_csv, write_text};
 use crate::format::num;
 
 /// Columns of the text table: header, dotted path into summary.json.
-const COLUMNS: [(&str, &str); 18] = [
+const COLUMNS: [(&str, &str); 21] = [
     ("model", "run.model"),
     ("api", "run.api"),
+    ("verdict", "verdict.outcome"),
     ("measured", "counts.measured"),
     ("failed", "counts.failed"),
+    ("cancelled", "counts.cancelled"),
+    ("not sent", "counts.not_sent"),
     ("dur s", "duration_s"),
     ("req/s", "request_throughput"),
     ("out tok/s", "output_token_throughput"),

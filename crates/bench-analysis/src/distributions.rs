@@ -1,6 +1,7 @@
 //! Distributions and breakdowns of the measured requests: input/output length bins (Bud's
 //! analyses), observed concurrency, session turn, and field-against-field tables.
 
+use bench_config::PairField;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::Analysis;
@@ -247,32 +248,20 @@ pub fn by_turn(a: &Analysis) -> Vec<GroupRow> {
 }
 
 /// The per-row values of a field of `analysis.pairs` (NaN: no value).
-pub fn field<'a>(a: &'a Analysis, name: &str) -> Option<&'a [f64]> {
+pub fn field(a: &Analysis, f: PairField) -> &[f64] {
     let d = &a.rec.derived;
-    Some(match name {
-        "ttft" => &d.ttft_ms,
-        "tpot" => &d.tpot_ms,
-        "latency" => &d.e2el_ms,
-        "prompt_len" => &d.input_tokens,
-        "output_len" => &d.output_tokens,
-        "req_output_throughput" => &d.output_tps,
-        "itl" => &a.itl.mean_ms,
-        "itl_max" => &a.itl.max_ms,
-        "ttfb" => &d.ttfb_ms,
-        "dispatch_lag" => &d.dispatch_lag_ms,
-        "in_flight" => &a.in_flight,
-        _ => return None,
-    })
-}
-
-/// Unit of a pair field, for labels.
-pub fn field_unit(name: &str) -> &'static str {
-    match name {
-        "ttft" | "tpot" | "latency" | "itl" | "itl_max" | "ttfb" | "dispatch_lag" => "ms",
-        "prompt_len" | "output_len" => "tokens",
-        "req_output_throughput" => "tokens/s",
-        "in_flight" => "requests",
-        _ => "",
+    match f {
+        PairField::Ttft => &d.ttft_ms,
+        PairField::Tpot => &d.tpot_ms,
+        PairField::Latency => &d.e2el_ms,
+        PairField::PromptLen => &d.input_tokens,
+        PairField::OutputLen => &d.output_tokens,
+        PairField::ReqOutputThroughput => &d.output_tps,
+        PairField::Itl => &a.itl.mean_ms,
+        PairField::ItlMax => &a.itl.max_ms,
+        PairField::Ttfb => &d.ttfb_ms,
+        PairField::DispatchLag => &d.dispatch_lag_ms,
+        PairField::InFlight => &a.in_flight,
     }
 }
 
@@ -290,12 +279,12 @@ pub struct PairBin {
 }
 
 /// y against bins of x, over measured requests that have both.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairTable {
     /// Field on the x axis.
-    pub x: String,
+    pub x: PairField,
     /// Field on the y axis.
-    pub y: String,
+    pub y: PairField,
     /// Requests with both values.
     pub requests: u64,
     /// Equal-width bins of x.
@@ -305,10 +294,10 @@ pub struct PairTable {
 /// The tables of `analysis.pairs`.
 pub fn pairs(a: &Analysis) -> Vec<PairTable> {
     a.cfg
-        .pair_fields()
-        .into_iter()
-        .filter_map(|(x, y)| {
-            let (xs, ys) = (field(a, x)?, field(a, y)?);
+        .pairs
+        .iter()
+        .map(|p| {
+            let (xs, ys) = (field(a, p.x), field(a, p.y));
             // x restricted to rows that also have y
             let masked: Vec<f64> = xs
                 .iter()
@@ -326,12 +315,12 @@ pub fn pairs(a: &Analysis) -> Vec<PairTable> {
                     y: Brief::of(ys, &rows),
                 })
                 .collect();
-            Some(PairTable {
-                x: x.into(),
-                y: y.into(),
+            PairTable {
+                x: p.x,
+                y: p.y,
                 requests,
                 bins,
-            })
+            }
         })
         .collect()
 }

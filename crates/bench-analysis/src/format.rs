@@ -1,27 +1,12 @@
 //! Number and time formatting shared by the table, the report and the CSV files.
 
-/// RFC 3339 UTC time (millisecond precision) of `unix_ns` nanoseconds since the epoch.
+/// RFC 3339 UTC time (millisecond precision, truncated) of `unix_ns` nanoseconds since the epoch.
 pub fn rfc3339_ns(unix_ns: i64) -> String {
-    let secs = unix_ns.div_euclid(1_000_000_000);
-    let ms = unix_ns.rem_euclid(1_000_000_000) / 1_000_000;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // civil_from_days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    // Every i64 of nanoseconds (years 1677 to 2262) is within jiff's range (years -9999 to 9999).
+    jiff::Timestamp::from_nanosecond(i128::from(unix_ns))
+        .expect("i64 nanoseconds are within jiff's range")
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// A figure for people: 4 significant digits or so, thousands unseparated, `-` for none.

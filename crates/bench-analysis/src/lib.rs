@@ -17,10 +17,10 @@ pub mod load;
 pub mod metrics;
 pub mod plots;
 pub mod report;
-pub mod stats;
 pub mod summary;
 pub mod table;
 pub mod timeseries;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,6 +30,8 @@ use bench_types::stage::exit;
 use bench_types::{StageError, StageOutput};
 
 pub use analyze::Analysis;
+/// Summary statistics (percentiles, mean, std): shared with the client, defined in bench-types.
+pub use bench_types::stats;
 pub use summary::Summary;
 
 /// Analysis errors.
@@ -213,7 +215,11 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, AnalysisError> {
         .stat("output_token_throughput", opt(s.output_token_throughput))
         .stat("goodput", opt(s.goodput))
         .stat("ttft_ms_p50", opt(s.ttft_ms.p50))
-        .stat("client_ok", s.client_health.ok);
+        .stat("client_ok", s.client_health.ok)
+        .stat(
+            "verdict",
+            serde_json::to_value(s.verdict.outcome).unwrap_or_default(),
+        );
     if cfg.analysis.print_summary {
         out.display = Some(table::render(s));
     }

@@ -1,95 +1,18 @@
 //! Per-request metrics (definitions in docs/METRICS.md) and which requests are measured.
 //!
-//! The scan in [`crate::load`] evaluates [`derived_columns`] (integer nanosecond spans between
-//! the recorded times, null-aware, and the token counts with usage preferred over the client's
-//! count); [`Derived::from_frame`] turns them into ms, TPOT and per-request throughput with plain
+//! [`Derived::from_table`] puts the recorded times and token counts in a Polars frame and derives
+//! the integer nanosecond spans between them (null-aware) and the token counts (usage preferred
+//! over the client's count); conversions to ms, TPOT and per-request throughput then use plain
 //! IEEE division. Inter-token latencies and the consistency of the chunk times come from one
 //! pass over the `chunk_ns` lists in [`classify`].
 
+use bench_config::analysis::TokenSource;
 use bench_types::RequestStatus;
+use bench_types::record::RecordTable;
 use bench_types::record::columns as c;
 use polars::prelude::*;
 
 use crate::load::{Records, Status};
-
-/// Names of the derived columns of the scan.
-pub mod name {
-    /// sent - scheduled, ns.
-    pub const DISPATCH_LAG_NS: &str = "dispatch_lag_ns";
-    /// sent - ready, ns.
-    pub const QUEUE_DELAY_NS: &str = "queue_delay_ns";
-    /// first_byte - sent, ns.
-    pub const TTFB_NS: &str = "ttfb_ns";
-    /// first_token - sent, ns.
-    pub const TTFT_NS: &str = "ttft_ns";
-    /// end - sent, ns.
-    pub const E2EL_NS: &str = "e2el_ns";
-    /// end - first_token, ns (the decode time TPOT divides).
-    pub const DECODE_NS: &str = "decode_ns";
-    /// usage prompt tokens when reported, else the client's count.
-    pub const INPUT_TOKENS: &str = "input_tokens";
-    /// usage completion tokens when reported, else the client's count.
-    pub const OUTPUT_TOKENS: &str = "output_tokens_used";
-    /// Whether the server reported usage.prompt_tokens.
-    pub const INPUT_FROM_USAGE: &str = "input_from_usage";
-    /// Whether the server reported usage.completion_tokens.
-    pub const OUTPUT_FROM_USAGE: &str = "output_from_usage";
-    /// Client-side prompt token count as f64.
-    pub const CLIENT_PROMPT: &str = "client_prompt_tokens";
-    /// Client-side output token count as f64.
-    pub const CLIENT_OUTPUT: &str = "client_output_tokens";
-    /// Server-reported prompt token count as f64.
-    pub const USAGE_PROMPT: &str = "usage_prompt_tokens_f";
-    /// Server-reported output token count as f64.
-    pub const USAGE_OUTPUT: &str = "usage_output_tokens_f";
-}
-
-/// `a - b` in nanoseconds (null when either is null).
-fn span(a: &str, b: &str) -> Expr {
-    col(a) - col(b)
-}
-
-/// `usage` when the server reported it, else the client's count, as f64.
-fn prefer_usage(usage: &str, client: &str) -> Expr {
-    when(col(usage).is_not_null())
-        .then(col(usage).cast(DataType::Float64))
-        .otherwise(col(client).cast(DataType::Float64))
-}
-
-/// The per-request columns of the scan: integer nanosecond spans between the recorded times
-/// and the token counts. Conversions to ms and the divisions of TPOT and per-request
-/// throughput happen in [`Derived::from_frame`] with plain IEEE division (Polars divides a
-/// column by a scalar through its reciprocal, which is off by an ulp).
-pub fn derived_columns() -> Vec<Expr> {
-    vec![
-        span(c::SENT_NS, c::SCHEDULED_NS).alias(name::DISPATCH_LAG_NS),
-        span(c::SENT_NS, c::READY_NS).alias(name::QUEUE_DELAY_NS),
-        span(c::FIRST_BYTE_NS, c::SENT_NS).alias(name::TTFB_NS),
-        span(c::FIRST_TOKEN_NS, c::SENT_NS).alias(name::TTFT_NS),
-        span(c::END_NS, c::SENT_NS).alias(name::E2EL_NS),
-        span(c::END_NS, c::FIRST_TOKEN_NS).alias(name::DECODE_NS),
-        prefer_usage(c::USAGE_PROMPT_TOKENS, c::PROMPT_TOKENS).alias(name::INPUT_TOKENS),
-        prefer_usage(c::USAGE_OUTPUT_TOKENS, c::OUTPUT_TOKENS).alias(name::OUTPUT_TOKENS),
-        col(c::USAGE_PROMPT_TOKENS)
-            .is_not_null()
-            .alias(name::INPUT_FROM_USAGE),
-        col(c::USAGE_OUTPUT_TOKENS)
-            .is_not_null()
-            .alias(name::OUTPUT_FROM_USAGE),
-        col(c::PROMPT_TOKENS)
-            .cast(DataType::Float64)
-            .alias(name::CLIENT_PROMPT),
-        col(c::OUTPUT_TOKENS)
-            .cast(DataType::Float64)
-            .alias(name::CLIENT_OUTPUT),
-        col(c::USAGE_PROMPT_TOKENS)
-            .cast(DataType::Float64)
-            .alias(name::USAGE_PROMPT),
-        col(c::USAGE_OUTPUT_TOKENS)
-            .cast(DataType::Float64)
-            .alias(name::USAGE_OUTPUT),
-    ]
-}
 
 /// The derived per-request columns; `NaN` stands for null.
 #[derive(Debug, Default)]
@@ -126,36 +49,68 @@ pub struct Derived {
     pub usage_output_tokens: Vec<f64>,
 }
 
+/// The frame of the recorded columns the metrics need.
+fn frame(t: &RecordTable) -> PolarsResult<DataFrame> {
+    let ns = |name: &str, v: &[Option<i64>]| Column::new(name.into(), v);
+    let n = |name: &str, v: &[Option<u32>]| Column::new(name.into(), v);
+    DataFrame::new_infer_height(vec![
+        ns(c::SCHEDULED_NS, &t.scheduled_ns),
+        ns(c::READY_NS, &t.ready_ns),
+        ns(c::SENT_NS, &t.sent_ns),
+        ns(c::FIRST_BYTE_NS, &t.first_byte_ns),
+        ns(c::FIRST_TOKEN_NS, &t.first_token_ns),
+        ns(c::END_NS, &t.end_ns),
+        n(c::PROMPT_TOKENS, &t.prompt_tokens),
+        n(c::OUTPUT_TOKENS, &t.output_tokens),
+        n(c::USAGE_PROMPT_TOKENS, &t.usage_prompt_tokens),
+        n(c::USAGE_OUTPUT_TOKENS, &t.usage_output_tokens),
+    ])
+}
+
 impl Derived {
-    /// Takes the derived columns out of the collected frame and finishes the metrics.
-    pub fn from_frame(df: &DataFrame) -> PolarsResult<Derived> {
-        let f = |n: &str| -> PolarsResult<Vec<f64>> {
-            Ok(df
-                .column(n)?
+    /// The per-request metrics of every row of `t`.
+    pub fn from_table(t: &RecordTable, source: TokenSource) -> PolarsResult<Derived> {
+        let df = frame(t)?;
+        let col =
+            |name: &str| -> PolarsResult<&Series> { Ok(df.column(name)?.as_materialized_series()) };
+        // `a - b` in nanoseconds (null when either is null)
+        let span = |a: &str, b: &str| -> PolarsResult<Vec<Option<i64>>> {
+            let d = (col(a)? - col(b)?)?;
+            Ok(d.i64()?.iter().collect())
+        };
+        let f64s = |s: &Series| -> PolarsResult<Vec<f64>> {
+            Ok(s.cast(&DataType::Float64)?
                 .f64()?
                 .iter()
                 .map(|v| v.unwrap_or(f64::NAN))
                 .collect())
         };
-        let b = |n: &str| -> PolarsResult<Vec<bool>> {
-            Ok(df
-                .column(n)?
-                .bool()?
+        let use_usage = source == TokenSource::Usage;
+        let reported = |name: &str| -> PolarsResult<Vec<bool>> {
+            Ok(col(name)?
+                .is_not_null()
                 .iter()
-                .map(|v| v.unwrap_or(false))
+                .map(|v| use_usage && v == Some(true))
                 .collect())
         };
-        let ns = |n: &str| -> PolarsResult<Vec<Option<i64>>> {
-            Ok(df.column(n)?.i64()?.iter().collect())
+        // usage when the server reported it (and analysis.token_source allows), else the
+        // client's count
+        let prefer_usage = |usage: &str, client: &str| -> PolarsResult<Vec<f64>> {
+            let c = col(client)?.cast(&DataType::Float64)?;
+            if !use_usage {
+                return f64s(&c);
+            }
+            let u = col(usage)?.cast(&DataType::Float64)?;
+            f64s(&u.zip_with(&u.is_not_null(), &c)?)
         };
         let to_ms = |v: &[Option<i64>]| {
             v.iter()
                 .map(|x| x.map_or(f64::NAN, |d| d as f64 / 1e6))
                 .collect::<Vec<f64>>()
         };
-        let output_tokens = f(name::OUTPUT_TOKENS)?;
-        let e2el = ns(name::E2EL_NS)?;
-        let decode = ns(name::DECODE_NS)?;
+        let output_tokens = prefer_usage(c::USAGE_OUTPUT_TOKENS, c::OUTPUT_TOKENS)?;
+        let e2el = span(c::END_NS, c::SENT_NS)?;
+        let decode = span(c::END_NS, c::FIRST_TOKEN_NS)?;
         let tpot_ms = decode
             .iter()
             .zip(&output_tokens)
@@ -173,21 +128,21 @@ impl Derived {
             })
             .collect();
         Ok(Derived {
-            dispatch_lag_ms: to_ms(&ns(name::DISPATCH_LAG_NS)?),
-            queue_delay_ms: to_ms(&ns(name::QUEUE_DELAY_NS)?),
-            ttfb_ms: to_ms(&ns(name::TTFB_NS)?),
-            ttft_ms: to_ms(&ns(name::TTFT_NS)?),
+            dispatch_lag_ms: to_ms(&span(c::SENT_NS, c::SCHEDULED_NS)?),
+            queue_delay_ms: to_ms(&span(c::SENT_NS, c::READY_NS)?),
+            ttfb_ms: to_ms(&span(c::FIRST_BYTE_NS, c::SENT_NS)?),
+            ttft_ms: to_ms(&span(c::FIRST_TOKEN_NS, c::SENT_NS)?),
             e2el_ms: to_ms(&e2el),
             tpot_ms,
-            input_tokens: f(name::INPUT_TOKENS)?,
+            input_tokens: prefer_usage(c::USAGE_PROMPT_TOKENS, c::PROMPT_TOKENS)?,
             output_tokens,
             output_tps,
-            input_from_usage: b(name::INPUT_FROM_USAGE)?,
-            output_from_usage: b(name::OUTPUT_FROM_USAGE)?,
-            client_prompt_tokens: f(name::CLIENT_PROMPT)?,
-            client_output_tokens: f(name::CLIENT_OUTPUT)?,
-            usage_prompt_tokens: f(name::USAGE_PROMPT)?,
-            usage_output_tokens: f(name::USAGE_OUTPUT)?,
+            input_from_usage: reported(c::USAGE_PROMPT_TOKENS)?,
+            output_from_usage: reported(c::USAGE_OUTPUT_TOKENS)?,
+            client_prompt_tokens: f64s(col(c::PROMPT_TOKENS)?)?,
+            client_output_tokens: f64s(col(c::OUTPUT_TOKENS)?)?,
+            usage_prompt_tokens: f64s(col(c::USAGE_PROMPT_TOKENS)?)?,
+            usage_output_tokens: f64s(col(c::USAGE_OUTPUT_TOKENS)?)?,
         })
     }
 }

@@ -192,14 +192,26 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
     }
     let _ = write!(o, r#"<div class="sub">{}</div>"#, esc(&sub.join(" · ")));
 
-    let h = &s.client_health;
+    let v = &s.verdict;
+    let class = match v.outcome {
+        crate::verdict::Outcome::Ok => "ok",
+        crate::verdict::Outcome::Warning => "notes",
+        crate::verdict::Outcome::Failed => "bad",
+    };
     let _ = write!(
         o,
-        r#"<div class="banner {}">{}{}</div>"#,
-        if h.ok { "ok" } else { "bad" },
-        if h.ok { "Client OK: " } else { "Warning: " },
-        esc(&h.message)
+        r#"<div class="banner {class}"><b>{}</b>: {}"#,
+        v.outcome.label(),
+        esc(v.lines.first().map_or("", String::as_str))
     );
+    if v.lines.len() > 1 {
+        o.push_str("<ul>");
+        for l in &v.lines[1..] {
+            let _ = write!(o, "<li>{}</li>", esc(l));
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str("</div>");
     if !s.notes.is_empty() {
         o.push_str(r#"<div class="banner notes"><b>Notes</b><ul>"#);
         for n in &s.notes {
@@ -442,7 +454,7 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
     if !s.pairs.is_empty() {
         o.push_str("<h2>Field against field</h2>");
         for p in &s.pairs {
-            let _ = write!(o, "<h3>{} by {}</h3>", esc(&p.y), esc(&p.x));
+            let _ = write!(o, "<h3>{} by {}</h3>", esc(p.y.name()), esc(p.x.name()));
             if let Some(c) = charts
                 .iter()
                 .find(|c| c.name == format!("pair_{}_vs_{}", p.x, p.y))
@@ -452,8 +464,8 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
             let _ = write!(
                 o,
                 r#"<table><tr><th class="l">{} range</th><th>requests</th><th>{} mean</th><th>p50</th><th>p95</th><th>p99</th></tr>"#,
-                esc(&p.x),
-                esc(&p.y)
+                esc(p.x.name()),
+                esc(p.y.name())
             );
             for b in &p.bins {
                 let _ = write!(

@@ -9,9 +9,10 @@ use crate::goodput::{self, Goodput};
 use crate::load::Status;
 use crate::metrics::Exclusion;
 use crate::stats::Stats;
+use crate::verdict::Verdict;
 
 /// Schema name and version of summary.json.
-pub const SCHEMA: &str = "bench.summary/2";
+pub const SCHEMA: &str = "bench.summary/3";
 
 /// What run this is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -210,6 +211,8 @@ pub struct Summary {
     pub tokens: Tokens,
     /// Whether the client kept the schedule.
     pub client_health: ClientHealth,
+    /// What to know first: failures, coverage, client health, token counts.
+    pub verdict: Verdict,
     /// Input/output length distributions.
     pub length_distributions: LengthDistributions,
     /// Breakdowns by concurrency and turn.
@@ -306,20 +309,27 @@ pub fn build(a: &Analysis) -> Summary {
         measured_span_s: secs_between(span(&a.measured)),
     };
 
-    let tokens = token_counts(a);
     let per_s = |x: f64| duration_s.map(|d| x / d);
     let slo = goodput::evaluate(a, &a.cfg.slo, counts.failed);
     let schedule_lag_ms = sent_stats(a, &a.schedule_lag_ms);
-    let client_health = health(
-        &schedule_lag_ms,
-        a.cfg.max_dispatch_lag_ms,
-        a.sent_rows.len(),
-    );
+    let mut client_health = if r.meta.mode.as_deref() == Some("closed_loop") {
+        ClientHealth {
+            ok: true,
+            p99_ms: None,
+            threshold_ms: a.cfg.max_dispatch_lag_ms,
+            message: "closed loop: each request goes out when a slot frees, so there is no schedule to keep".into(),
+        }
+    } else {
+        health(
+            &schedule_lag_ms,
+            a.cfg.max_dispatch_lag_ms,
+            a.sent_rows.len(),
+        )
+    };
+    let tokens = token_counts(a);
+    let verdict = crate::verdict::judge(a, &counts, &mut client_health, &tokens);
 
     let mut notes = a.notes.clone();
-    if !client_health.ok {
-        notes.insert(0, client_health.message.clone());
-    }
     if r.meta.complete == Some(false) {
         notes.push("requests.parquet is a snapshot written while the run was going (bench.complete = false): requests in flight at that moment have no row yet".into());
     }
@@ -380,6 +390,7 @@ pub fn build(a: &Analysis) -> Summary {
         schedule_lag_ms,
         tokens,
         client_health,
+        verdict,
         length_distributions: LengthDistributions {
             input: distributions::length_bins(a, &d.input_tokens),
             output: distributions::length_bins(a, &d.output_tokens),

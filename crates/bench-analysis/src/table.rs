@@ -34,6 +34,12 @@ pub fn metric_rows(s: &Summary) -> [(&'static str, &Stats); 9] {
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     rule(&mut out, &format!("bench analysis: {}", s.run.run_dir));
+    // what to know first: failures, coverage, the client's own health, token counts
+    let v = &s.verdict;
+    for (k, line) in v.lines.iter().enumerate() {
+        let tag = if k == 0 { v.outcome.label() } else { "" };
+        let _ = writeln!(out, "{tag:<8}{line}");
+    }
     let c = &s.counts;
     let mut mode = s.run.mode.clone().unwrap_or_else(|| "-".into());
     if let Some(n) = s.run.concurrency {
@@ -122,14 +128,13 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "{:<28}{}",
-        "Client",
+        "Client timing",
         if h.ok {
             "ok"
         } else {
-            "LAGGING: latencies are suspect"
+            "NOT OK: latencies are suspect (see above)"
         }
     );
-    let _ = writeln!(out, "{:<28}{}", "", h.message);
     rule(&mut out, "per request");
     let cols = ["n", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"];
     let _ = write!(out, "{:<22}", "");

@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use bench_client::testkit::read_records;
 use bench_client::{RunOptions, run};
+use bench_testkit::read_records;
 use common::*;
 
 fn main() {
@@ -18,14 +18,21 @@ fn main() {
         return;
     }
     let pinned = pin_to(1);
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs one short rate as a check
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let default_rates = if quick {
+        "1000"
+    } else {
+        "500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000"
+    };
     let rates: Vec<f64> = arg("--rates")
-        .unwrap_or_else(|| "500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000".into())
+        .unwrap_or_else(|| default_rates.into())
         .split(',')
         .map(|r| r.parse().expect("rate"))
         .collect();
     let secs: f64 = arg("--secs")
         .map(|s| s.parse().expect("secs"))
-        .unwrap_or(4.0);
+        .unwrap_or(if quick { 1.0 } else { 4.0 });
     let transport: bench_config::client::Transport = serde_json::from_value(
         serde_json::Value::String(arg("--transport").unwrap_or_else(|| "auto".into())),
     )
@@ -63,8 +70,7 @@ fn main() {
         let opts = RunOptions {
             base_url: server.url.clone(),
             quiet: true,
-            stop: None,
-            handle_signals: false,
+            ..Default::default()
         };
         let out = run(&cfg, dir.path(), &opts).expect("client run");
         let (rows, _) = read_records(&dir.path().join("requests.parquet")).expect("records");
@@ -98,6 +104,14 @@ fn main() {
         );
         if lag99 < 1.0 && t99 < 1.0 && errors == 0 {
             best = Some(rate);
+        }
+        if quick {
+            // a regression check, with room for a shared CI machine (the quiet figure is ~0.2 ms)
+            assert_eq!(errors, 0, "{rate} req/s: {errors} errors");
+            assert!(
+                lag99 < 5.0,
+                "{rate} req/s: p99 dispatch lag {lag99:.3} ms >= 5 ms"
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }

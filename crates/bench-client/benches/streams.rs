@@ -9,8 +9,8 @@
 
 mod common;
 
-use bench_client::testkit::read_records;
 use bench_client::{RunOptions, run};
+use bench_testkit::read_records;
 use common::*;
 
 fn raise_nofile() -> u64 {
@@ -27,15 +27,17 @@ fn main() {
     }
     let nofile = raise_nofile();
     let pinned = pin_to(1);
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small case as a check
+    let quick = !std::env::args().any(|a| a == "--bench");
     let streams: usize = arg("--streams")
         .map(|s| s.parse().expect("streams"))
-        .unwrap_or(10_000);
+        .unwrap_or(if quick { 300 } else { 10_000 });
     let rate: f64 = arg("--rate")
         .map(|s| s.parse().expect("rate"))
         .unwrap_or(2000.0);
     let hold_s: u64 = arg("--hold-s")
         .map(|s| s.parse().expect("hold"))
-        .unwrap_or(20);
+        .unwrap_or(if quick { 1 } else { 20 });
     let server = Server::start(hold_s as usize, 0, 1000);
     println!(
         "streams: {streams} streams at {rate} req/s, each open ~{hold_s} s; client pinned to CPU 1: {pinned}; open-file limit {nofile}; server pid {}",
@@ -51,8 +53,7 @@ fn main() {
     let opts = RunOptions {
         base_url: server.url.clone(),
         quiet: true,
-        stop: None,
-        handle_signals: false,
+        ..Default::default()
     };
     let out = run(&cfg, dir.path(), &opts).expect("client run");
     let took = t0.elapsed();

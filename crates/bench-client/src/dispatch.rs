@@ -22,7 +22,7 @@ use crate::plan::Mode;
 use crate::prepare::{Payload, Prepared, Unit};
 use crate::progress::{self, Display};
 use crate::records::Msg;
-use crate::stop::{Phase, StopHandle};
+use crate::stop::{Phase, StopHandle, StopRequest};
 use crate::timer::PreciseTimer;
 
 /// Inputs of the async part of a run.
@@ -37,10 +37,8 @@ pub struct Launch {
     pub filled: oneshot::Receiver<()>,
     /// Warmup payloads (plan index, payload).
     pub warmup: Vec<(u32, Payload)>,
-    /// External stop.
-    pub stop: Option<StopHandle>,
-    /// Listen to SIGINT / SIGTERM / SIGHUP.
-    pub signals: bool,
+    /// Stop requests from outside (the binary's signal listener, a caller's code).
+    pub stop: StopHandle,
     /// `client.duration_limit_s`.
     pub duration_limit: Option<Duration>,
     /// `client.grace_s`.
@@ -77,7 +75,6 @@ pub async fn run(l: Launch) -> Ran {
         filled,
         warmup,
         stop,
-        signals,
         duration_limit,
         grace,
         display,
@@ -85,16 +82,15 @@ pub async fn run(l: Launch) -> Ran {
     let done = Arc::new(Notify::new());
     let flags = Arc::new((AtomicBool::new(false), AtomicBool::new(false)));
     let limit_at = Arc::new(std::sync::OnceLock::<Instant>::new());
-    let controller = tokio::spawn(controller(
-        phase_tx,
-        stop.map(|s| s.subscribe()),
-        signals.then(crate::stop::signals),
-        limit_at.clone(),
-        duration_limit,
+    let controller = tokio::spawn(controller(Controller {
+        phase: phase_tx,
+        stop: stop.subscribe(),
+        limit_at: limit_at.clone(),
+        limit: duration_limit,
         grace,
-        flags.clone(),
-        done.clone(),
-    ));
+        flags: flags.clone(),
+        done: done.clone(),
+    }));
     let total = ctx.plan.len() as u64;
     let progress_done = Arc::new(Notify::new());
     let progress = {
@@ -172,27 +168,30 @@ pub async fn run(l: Launch) -> Ran {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn controller(
+/// What the stop controller watches and drives.
+struct Controller {
     phase: watch::Sender<Phase>,
-    mut ext: Option<watch::Receiver<u8>>,
-    mut sig: Option<watch::Receiver<u64>>,
+    stop: watch::Receiver<StopRequest>,
     limit_at: Arc<std::sync::OnceLock<Instant>>,
     limit: Option<Duration>,
     grace: Duration,
+    /// (interrupted by a stop request, duration limit reached)
     flags: Arc<(AtomicBool, AtomicBool)>,
     done: Arc<Notify>,
-) {
-    async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) {
-        match rx {
-            Some(r) => {
-                if r.changed().await.is_err() {
-                    std::future::pending::<()>().await
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
+}
+
+/// Moves the run through its phases: running until a stop request or the duration limit, then
+/// draining for the grace period (or until a second request), then aborted.
+async fn controller(c: Controller) {
+    let Controller {
+        phase,
+        mut stop,
+        limit_at,
+        limit,
+        grace,
+        flags,
+        done,
+    } = c;
     let limit_reached = async {
         let Some(d) = limit else {
             return std::future::pending::<()>().await;
@@ -206,37 +205,31 @@ async fn controller(
             tokio::time::sleep(d.min(Duration::from_millis(50))).await;
         }
     };
-    let ext_level = |ext: &Option<watch::Receiver<u8>>| ext.as_ref().map_or(0, |r| *r.borrow());
-    if ext_level(&ext) == 0 {
-        tokio::select! {
-            _ = done.notified() => return,
-            _ = changed(&mut sig) => flags.0.store(true, Relaxed),
-            _ = changed(&mut ext) => flags.0.store(true, Relaxed),
-            _ = limit_reached => {
-                flags.1.store(true, Relaxed);
-                tracing::info!("client: duration limit reached; no more requests are sent");
-            }
+    // A closed channel (the handle's owner is gone) never asks for anything.
+    async fn reaches(rx: &mut watch::Receiver<StopRequest>, level: StopRequest) {
+        if rx.wait_for(|r| *r >= level).await.is_err() {
+            std::future::pending::<()>().await
         }
-    } else {
-        flags.0.store(true, Relaxed);
     }
-    if flags.0.load(Relaxed) {
-        tracing::info!(
-            "client: stopping: no more requests are sent; in-flight ones get {:.1} s (Ctrl-C again to cancel them now)",
-            grace.as_secs_f64()
-        );
+    tokio::select! {
+        _ = done.notified() => return,
+        _ = reaches(&mut stop, StopRequest::Drain) => {
+            flags.0.store(true, Relaxed);
+            tracing::info!(
+                "client: stopping: no more requests are sent; in-flight ones get {:.1} s (Ctrl-C again to cancel them now)",
+                grace.as_secs_f64()
+            );
+        }
+        _ = limit_reached => {
+            flags.1.store(true, Relaxed);
+            tracing::info!("client: duration limit reached; no more requests are sent");
+        }
     }
     let _ = phase.send(Phase::Draining);
-    if ext_level(&ext) < 2 {
-        let grace_end = tokio::time::Instant::now() + grace;
-        loop {
-            tokio::select! {
-                _ = done.notified() => return,
-                _ = tokio::time::sleep_until(grace_end) => break,
-                _ = changed(&mut sig) => break,
-                _ = changed(&mut ext) => if ext_level(&ext) >= 2 { break },
-            }
-        }
+    tokio::select! {
+        _ = done.notified() => return,
+        _ = tokio::time::sleep(grace) => {}
+        _ = reaches(&mut stop, StopRequest::Abort) => {}
     }
     let _ = phase.send(Phase::Aborted);
     done.notified().await;

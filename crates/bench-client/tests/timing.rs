@@ -6,12 +6,13 @@
 //! measurably took the CPU away, p50 must be within half of it, p90 within it and every value
 //! within 10x (see `common::timing_attempts`).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;
 
-use bench_client::testkit::{End, Reply, TestServer};
 use bench_config::client::Api;
+use bench_testkit::{End, Reply, TestServer};
 use bench_types::{LoopMode, WorkloadHeader};
 use common::*;
 
@@ -125,7 +126,7 @@ fn open_loop_sends_on_schedule_without_drift() {
         write_workload(dir.path(), None, evenly(800, 2.0, 4));
         let out = run(&config(), dir.path(), &server.url());
         let (rows, _, _) = records(dir.path());
-        assert_eq!(out.by_status[0], 800);
+        assert_eq!(out.by_status[bench_types::RequestStatus::Ok], 800);
         let mut lags: Vec<f64> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(
@@ -265,7 +266,7 @@ fn closed_loop_keeps_n_in_flight() {
                 .collect(),
         );
         let out = run(&config(), dir.path(), &server.url());
-        assert_eq!(out.by_status[0], 20);
+        assert_eq!(out.by_status[bench_types::RequestStatus::Ok], 20);
         assert_eq!(server.max_in_flight(), 3);
         let (rows, _, kv) = records(dir.path());
         assert!(meta(&kv, "bench.mode").unwrap().contains("closed_loop"));

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::errors::Errors;
+use crate::parsed::{Pair, PairField};
 
 /// `analysis.slo`: service-level objectives in ms; a request is "good" when it meets all given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
@@ -33,20 +33,16 @@ impl SloConfig {
     }
 }
 
-/// Per-request fields `analysis.pairs` may name (Bud's field1_vs_field2 names, plus a few).
-pub const PAIR_FIELDS: [&str; 11] = [
-    "ttft",
-    "tpot",
-    "latency",
-    "prompt_len",
-    "output_len",
-    "req_output_throughput",
-    "itl",
-    "itl_max",
-    "ttfb",
-    "dispatch_lag",
-    "in_flight",
-];
+/// Which token counts the metrics use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The server's `usage` when it reported one, else the client's own count.
+    #[default]
+    Usage,
+    /// Always the client's count (its tokenizer on the received text and the sent prompt).
+    Client,
+}
 
 /// `analysis`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -68,11 +64,19 @@ pub struct AnalysisConfig {
     /// Field pairs `x:y` to tabulate (y by bins of x) and plot as scatter plots. Fields: ttft,
     /// tpot, latency, prompt_len, output_len, req_output_throughput, itl (the request's mean
     /// ITL), itl_max, ttfb, dispatch_lag, in_flight (requests in flight when it was sent).
-    pub pairs: Vec<String>,
+    pub pairs: Vec<Pair>,
     /// Requests drawn in the Gantt timeline: the first this many sent (contiguous, so overlaps
     /// stay visible).
     #[schemars(range(min = 1))]
     pub gantt_max_requests: u32,
+    /// A run in which more than this share of the sent requests failed (http_error, timeout,
+    /// transport_error) is a failed run: its verdict says so first and `bench` exits with
+    /// status 3 once every file is written. A run in which nothing succeeded always fails.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_error_rate: f64,
+    /// Token counts behind throughput, TPOT and the length figures: `usage` (the server's
+    /// when reported, else the client's) or `client`.
+    pub token_source: TokenSource,
     /// Write requests.csv (one row per request with its metrics).
     pub requests_csv: bool,
     /// Write SVG and PNG plots.
@@ -91,11 +95,22 @@ impl Default for AnalysisConfig {
             length_bins: 10,
             max_dispatch_lag_ms: 5.0,
             pairs: vec![
-                "prompt_len:ttft".into(),
-                "output_len:latency".into(),
-                "in_flight:tpot".into(),
+                Pair {
+                    x: PairField::PromptLen,
+                    y: PairField::Ttft,
+                },
+                Pair {
+                    x: PairField::OutputLen,
+                    y: PairField::Latency,
+                },
+                Pair {
+                    x: PairField::InFlight,
+                    y: PairField::Tpot,
+                },
             ],
             gantt_max_requests: 400,
+            max_error_rate: 0.5,
+            token_source: TokenSource::Usage,
             requests_csv: true,
             plots: true,
             report: true,
@@ -104,80 +119,36 @@ impl Default for AnalysisConfig {
     }
 }
 
-impl AnalysisConfig {
-    /// The pairs of `pairs`, split at `:` (only valid after [`Self::validate`]).
-    pub fn pair_fields(&self) -> Vec<(&str, &str)> {
-        self.pairs
-            .iter()
-            .filter_map(|p| p.split_once(':'))
-            .collect()
-    }
-
-    pub(crate) fn validate(&self, e: &mut Errors) {
-        for (i, p) in self.pairs.iter().enumerate() {
-            let key = format!("analysis.pairs[{i}]");
-            match p.split_once(':') {
-                None => e.push(&key, format!("`{p}` is not `x:y`")),
-                Some((x, y)) => {
-                    for f in [x, y] {
-                        if !PAIR_FIELDS.contains(&f) {
-                            e.push(
-                                &key,
-                                format!(
-                                    "unknown field `{f}`; expected one of {}",
-                                    PAIR_FIELDS.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                    if x == y {
-                        e.push(&key, format!("`{p}` pairs a field with itself"));
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn errors(a: &AnalysisConfig) -> Vec<String> {
-        let mut e = Errors::default();
-        a.validate(&mut e);
-        e.0.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn default_pairs_are_valid() {
-        assert!(errors(&AnalysisConfig::default()).is_empty());
-        assert_eq!(
-            AnalysisConfig::default().pair_fields()[0],
-            ("prompt_len", "ttft")
-        );
-    }
+    use crate::{LoadError, Sources};
 
     #[test]
     fn bad_pairs_name_the_key_and_the_field() {
-        let a = AnalysisConfig {
-            pairs: vec!["ttft".into(), "prompt_len:ttfx".into(), "tpot:tpot".into()],
-            ..Default::default()
+        let r = crate::load(&Sources {
+            files: vec![],
+            overrides: vec![
+                "analysis.pairs=[ttft, 'prompt_len:ttfx', 'tpot:tpot', 'itl:ttfb']".into(),
+            ],
+            env: false,
+        });
+        let Err(LoadError::Invalid(e)) = r else {
+            panic!("bad pairs accepted: {r:?}");
         };
-        let e = errors(&a);
+        let e: Vec<String> = e.0.iter().map(|x| x.to_string()).collect();
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(
-            e[0].contains("analysis.pairs[0]") && e[0].contains("not `x:y`"),
+            e[0].contains("`analysis.pairs[0]`") && e[0].contains("not `x:y`"),
             "{}",
             e[0]
         );
         assert!(
-            e[1].contains("analysis.pairs[1]") && e[1].contains("unknown field `ttfx`"),
+            e[1].contains("`analysis.pairs[1]`") && e[1].contains("unknown field `ttfx`"),
             "{}",
             e[1]
         );
         assert!(
-            e[2].contains("analysis.pairs[2]") && e[2].contains("with itself"),
+            e[2].contains("`analysis.pairs[2]`") && e[2].contains("with itself"),
             "{}",
             e[2]
         );

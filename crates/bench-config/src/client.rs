@@ -42,7 +42,7 @@ pub enum Transport {
 pub struct ClientConfig {
     /// `sim` (start the simulated engine in-process on 127.0.0.1) or a base URL such as
     /// `http://localhost:8000`.
-    pub endpoint: String,
+    pub endpoint: crate::Endpoint,
     /// Wire protocol.
     pub api: Api,
     /// Model name sent in each request.
@@ -109,7 +109,7 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            endpoint: "sim".into(),
+            endpoint: crate::Endpoint::Sim,
             api: Api::OpenaiChat,
             model: "sim-model".into(),
             stream: true,
@@ -140,33 +140,33 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// Whether the endpoint is the in-process simulated engine.
     pub fn is_sim(&self) -> bool {
-        self.endpoint == "sim"
+        self.endpoint == crate::Endpoint::Sim
     }
 
     pub(crate) fn validate(&self, e: &mut Errors) {
-        if !(self.is_sim()
-            || self.endpoint.starts_with("http://")
-            || self.endpoint.starts_with("https://"))
-        {
-            e.push(
-                "client.endpoint",
-                format!("`{}` is neither `sim` nor an http(s):// URL", self.endpoint),
-            );
-        }
         if let Some(d) = self.duration_limit_s
             && d <= 0.0
         {
             e.push("client.duration_limit_s", format!("{d} must be > 0"));
         }
-        if let Some(name) = &self.api_key_env
-            && name.is_empty()
-        {
-            e.push(
-                "client.api_key_env",
-                "is empty; give the name of an environment variable",
-            );
+        if let Some(name) = &self.api_key_env {
+            let is_var_name = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if name.is_empty() {
+                e.push(
+                    "client.api_key_env",
+                    "is empty; give the name of an environment variable",
+                );
+            } else if !is_var_name {
+                // never echo the value: it may well be the key itself
+                e.push(
+                    "client.api_key_env",
+                    "takes the name of the environment variable that holds the key (like OPENAI_API_KEY), not the key itself; the value given is not such a name and is not shown",
+                );
+            }
         }
-        if self.transport == Transport::Native && self.endpoint.starts_with("https://") {
+        if self.transport == Transport::Native && self.endpoint.is_https() {
             e.push("client.transport", "`native` speaks plain http:// only; use `reqwest` (or `auto`) for an https:// endpoint");
         }
         if self.max_output_tokens == Some(0) {
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn client_problems_are_all_reported_with_their_keys() {
         let p = problems(|c| {
-            c.client.endpoint = "https://api.example.com".into();
+            c.client.endpoint = crate::Endpoint::Url("https://api.example.com".into());
             c.client.transport = super::Transport::Native;
             c.client.max_output_tokens = Some(0);
             c.client
@@ -304,7 +304,7 @@ mod tests {
     fn new_keys_load_from_yaml_overrides() {
         use crate::{Sources, load};
         let r = load(&Sources {
-            file: None,
+            files: vec![],
             overrides: vec![
                 "client.transport=reqwest".into(),
                 "client.extra_body={top_k: 1}".into(),
@@ -319,12 +319,30 @@ mod tests {
         assert_eq!(c.extra_body.get("top_k"), Some(&serde_json::json!(1)));
         assert_eq!((c.flush_interval_s, c.prepare_ahead_mib), (0.5, 64));
         let e = load(&Sources {
-            file: None,
+            files: vec![],
             overrides: vec!["client.flush_interval_s=0".into()],
             env: false,
         })
         .unwrap_err()
         .to_string();
         assert!(e.contains("client.flush_interval_s"), "{e}");
+    }
+
+    #[test]
+    fn an_api_key_given_as_the_variable_name_is_refused_without_echoing_it() {
+        let key = "sk-abc123-not-a-variable";
+        let p = problems(|c| c.client.api_key_env = Some(key.into()));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("client.api_key_env") && p[0].contains("not the key itself"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            !p[0].contains(key) && !p[0].contains("abc123"),
+            "echoed: {}",
+            p[0]
+        );
+        assert!(problems(|c| c.client.api_key_env = Some("OPENAI_API_KEY".into())).is_empty());
     }
 }

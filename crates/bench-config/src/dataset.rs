@@ -307,6 +307,7 @@ pub enum SharegptLayout {
 pub struct SharegptDataset {
     /// ShareGPT JSON file: an array of {id, conversations:[{from, value}]} (pretty-printed or
     /// one line), or JSONL with one such object per line.
+    #[schemars(extend("format" = "bench-path"))]
     pub path: Option<String>,
     /// Output layout.
     pub layout: SharegptLayout,
@@ -349,6 +350,7 @@ pub enum TraceMessages {
 pub struct ClientTraceDataset {
     /// Client output file: AIBrix output.jsonl, or the output.jsonl a bench run writes with
     /// `client.write_aibrix_output`.
+    #[schemars(extend("format" = "bench-path"))]
     pub path: Option<String>,
     /// How the request's messages become the prompt text.
     pub messages: TraceMessages,
@@ -360,6 +362,7 @@ pub struct ClientTraceDataset {
 pub struct CustomDataset {
     /// JSONL with `prompt` (required), optional `image_path` (relative to the JSONL file's
     /// directory), `output_length`.
+    #[schemars(extend("format" = "bench-path"))]
     pub path: Option<String>,
 }
 
@@ -528,7 +531,7 @@ mod tests {
     fn keys_load_from_overrides_with_ranges_checked() {
         let load = |o: &[&str]| {
             crate::load(&crate::Sources {
-                file: None,
+                files: vec![],
                 overrides: o.iter().map(|s| s.to_string()).collect(),
                 env: false,
             })

@@ -13,6 +13,7 @@ pub mod client;
 pub mod dataset;
 mod errors;
 mod load;
+pub mod parsed;
 mod schema;
 pub mod sim;
 mod template;
@@ -30,10 +31,12 @@ pub const MAX_PROMPT_TOKENS: u32 = 10_000_000;
 pub const MAX_REQUESTS: u64 = 10_000_000;
 
 pub use analysis::AnalysisConfig;
+pub use bench_text::TokenizerSpec;
 pub use client::ClientConfig;
 pub use dataset::DatasetConfig;
 pub use errors::{ConfigError, Errors, LoadError};
 pub use load::{Resolved, Sources, load};
+pub use parsed::{Endpoint, Pair, PairField};
 pub use schema::help_text;
 pub use sim::SimConfig;
 pub use workload::WorkloadConfig;
@@ -42,13 +45,23 @@ pub use workload::WorkloadConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Run directory: every stage reads and writes its files here.
+    /// A config file this one extends (relative to the file): its keys apply first. Only
+    /// meaningful inside a file.
+    pub base: Option<String>,
+    /// Name of the run (the default run directory starts with it; shown in the report and by
+    /// `bench compare`).
+    pub name: String,
+    /// Run directory: every stage reads and writes its files here. The default gives every run
+    /// a new directory (`${now}` is the start time, UTC); `output/latest` links to the last.
     pub run_dir: String,
     /// Seed of every random choice in every stage.
     pub seed: u64,
-    /// Tokenizer for all token counts: `builtin:cl100k_base`, `builtin:o200k_base`, or a path to
-    /// a Hugging Face tokenizer.json.
-    pub tokenizer: String,
+    /// Tokenizer for all token counts: `builtin:cl100k_base`, `builtin:o200k_base`, a path to
+    /// a Hugging Face tokenizer.json, or `auto`: the served model's (`client.model`) when a local
+    /// copy is found (a directory of that name, or the Hugging Face cache), else the default.
+    #[serde(with = "parsed::as_string")]
+    #[schemars(schema_with = "parsed::tokenizer_schema")]
+    pub tokenizer: TokenizerSpec,
     /// `dataset`: prompts.
     pub dataset: DatasetConfig,
     /// `workload`: when each request is sent.
@@ -64,9 +77,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            run_dir: "./output/run".into(),
+            base: None,
+            name: "run".into(),
+            run_dir: "./output/${name}-${now}".into(),
             seed: 42,
-            tokenizer: "builtin:cl100k_base".into(),
+            tokenizer: TokenizerSpec::default(),
             dataset: DatasetConfig::default(),
             workload: WorkloadConfig::default(),
             client: ClientConfig::default(),
@@ -83,19 +98,24 @@ impl Config {
         if self.run_dir.trim().is_empty() {
             e.push("run_dir", "is empty");
         }
-        let t = self.tokenizer.as_str();
-        if let Some(name) = t.strip_prefix("builtin:") {
-            if !matches!(name, "cl100k_base" | "o200k_base") {
-                e.push("tokenizer", format!("unknown builtin `{name}`; expected builtin:cl100k_base or builtin:o200k_base"));
-            }
-        } else if t.is_empty() {
-            e.push("tokenizer", "is empty");
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            e.push(
+                "name",
+                format!(
+                    "`{}` must be letters, digits, `-`, `_` or `.` (it names the run's directory)",
+                    self.name
+                ),
+            );
         }
         self.dataset.validate(&mut e);
         self.workload.validate(&mut e);
         self.client.validate(&mut e);
         self.sim.validate(&mut e);
-        self.analysis.validate(&mut e);
         e.into_result()
     }
 }

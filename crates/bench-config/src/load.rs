@@ -13,8 +13,8 @@ use crate::{Config, schema, template};
 /// Where the config comes from.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    /// The YAML file (None: defaults only).
-    pub file: Option<PathBuf>,
+    /// YAML files, layered in order (each after the `base` files it names; none: defaults only).
+    pub files: Vec<PathBuf>,
     /// `key=value` overrides, values parsed as YAML, applied in order.
     pub overrides: Vec<String>,
     /// Read `BENCH_`-prefixed environment variables (`BENCH_WORKLOAD__TYPE=azure`).
@@ -28,6 +28,17 @@ pub struct Resolved {
     pub config: Config,
     /// The same config as a value tree (what `--show-config` prints and the manifest keeps).
     pub tree: serde_json::Value,
+    /// Keys given a value (by a file, the environment or an override) rather than defaulted.
+    pub explicit: Vec<String>,
+    /// Things worth a warning that are not errors: keys set for a type the run does not use.
+    pub warnings: Vec<String>,
+}
+
+impl Resolved {
+    /// Whether `key` was given a value rather than defaulted.
+    pub fn is_explicit(&self, key: &str) -> bool {
+        self.explicit.iter().any(|k| k == key)
+    }
 }
 
 /// One `--override key=value`, as a figment provider named `--override`.
@@ -124,10 +135,60 @@ fn origin(fig: &Figment, key: &str) -> Option<String> {
     }
 }
 
+/// `path` after the files it names as `base` (recursively, each relative to the file naming
+/// it), appended to `out` unless already there.
+fn with_bases(
+    path: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if seen.contains(&canonical) {
+        return Err(LoadError::File(format!(
+            "{}: `base` leads back to this file (a cycle)",
+            path.display()
+        )));
+    }
+    let text = read_yaml_file(path)?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+    if let Some(base) = doc.get("base") {
+        let Some(b) = base.as_str() else {
+            return Err(LoadError::File(format!(
+                "{}: `base` must be the path of a config file",
+                path.display()
+            )));
+        };
+        let b = path.parent().unwrap_or(Path::new(".")).join(b);
+        if !b.is_file() {
+            return Err(LoadError::File(format!(
+                "{}: base config {} not found",
+                path.display(),
+                b.display()
+            )));
+        }
+        // a clean path for the paths relative to it (`presets/../base.yaml` -> `base.yaml`)
+        let b = b.canonicalize().unwrap_or(b);
+        seen.push(canonical.clone());
+        with_bases(&b, out, seen)?;
+        seen.pop();
+    }
+    if !out
+        .iter()
+        .any(|p| p.canonicalize().ok().as_ref() == Some(&canonical))
+    {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
 /// Loads, merges, resolves and validates the config. Every problem is reported at once.
 pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
-    if let Some(path) = &src.file {
+    let mut files = Vec::new();
+    for f in &src.files {
+        with_bases(f, &mut files, &mut Vec::new())?;
+    }
+    for path in &files {
         let text = read_yaml_file(path)?;
         if !text.trim().is_empty() {
             fig = fig.merge(Yaml::file_exact(path));
@@ -170,6 +231,7 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
 
     let mut errors = Errors::default();
     template::resolve(&mut tree, &mut errors);
+    relative_to_files(&mut tree, &fig);
     schema::check(&tree, &mut errors);
     if !errors.is_empty() {
         // The checks across keys (a mean within its min and max, a tokenizer name) still run
@@ -202,7 +264,130 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
         .validate()
         .map_err(|e| LoadError::Invalid(with_origins(e, &fig)))?;
     let tree = serde_json::to_value(&config).expect("config serializes");
-    Ok(Resolved { config, tree })
+    let explicit: Vec<String> = leaf_keys(&tree)
+        .into_iter()
+        .filter(|k| origin(&fig, k).is_some())
+        .collect();
+    let warnings = unused_type_keys(&tree, &explicit, &fig, &|k| {
+        rank(&fig, k, &files, &src.overrides)
+    });
+    Ok(Resolved {
+        config,
+        tree,
+        explicit,
+        warnings,
+    })
+}
+
+/// Dotted paths of every leaf of `tree` (list elements are leaves).
+fn leaf_keys(tree: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(v, &p, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(tree, "", &mut out);
+    out
+}
+
+/// Where in the layering the value of `key` was set: 0 defaults, then the files in order, the
+/// environment, the overrides in order.
+fn rank(fig: &Figment, key: &str, files: &[PathBuf], overrides: &[String]) -> usize {
+    let Some(md) = fig.find_metadata(key.split('[').next().unwrap_or(key)) else {
+        return 0;
+    };
+    if let Some(k) = md.name.strip_prefix("--override ") {
+        let i = overrides
+            .iter()
+            .rposition(|o| o.split_once('=').is_some_and(|(ok, _)| ok.trim() == k))
+            .unwrap_or(0);
+        return files.len() + 2 + i;
+    }
+    if md.name.to_lowercase().contains("environment") {
+        return files.len() + 1;
+    }
+    match &md.source {
+        Some(figment::Source::File(p)) => files.iter().position(|f| f == p).map_or(0, |i| i + 1),
+        _ => 0,
+    }
+}
+
+/// Keys set under a `dataset.<type>` or `workload.<type>` section that is not the chosen type,
+/// by a layer no earlier than the one that chose the type: the run ignores them, which is worth
+/// saying. (A base file's keys for other types, overridden by a later choice of type, are not.)
+fn unused_type_keys(
+    tree: &serde_json::Value,
+    explicit: &[String],
+    fig: &Figment,
+    rank: &dyn Fn(&str) -> usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for section in ["dataset", "workload"] {
+        let Some(chosen) = tree
+            .pointer(&format!("/{section}/type"))
+            .and_then(|t| t.as_str())
+        else {
+            continue;
+        };
+        let types = schema::enum_strings(&format!("{section}.type"));
+        for key in explicit {
+            let Some(rest) = key.strip_prefix(&format!("{section}.")) else {
+                continue;
+            };
+            let Some((sub, _)) = rest.split_once('.') else {
+                continue;
+            };
+            if sub != chosen
+                && types.iter().any(|t| t == sub)
+                && rank(key) >= rank(&format!("{section}.type"))
+            {
+                let from = origin(fig, key)
+                    .map(|o| format!(" (from {o})"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "`{key}` is set{from} but {section}.type is `{chosen}`: only `{sub}` {section}s use it"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A relative path set in a config file is relative to that file's directory (so presets work
+/// from any working directory); set anywhere else (environment, override) it is relative to
+/// the working directory.
+fn relative_to_files(tree: &mut serde_json::Value, fig: &Figment) {
+    for key in schema::path_keys(tree) {
+        let Some(md) = fig.find_metadata(&key) else {
+            continue;
+        };
+        let Some(figment::Source::File(file)) = &md.source else {
+            continue;
+        };
+        let Some(slot) = template::lookup_mut(tree, &key) else {
+            continue;
+        };
+        let Some(s) = slot.as_str() else {
+            continue;
+        };
+        let p = Path::new(s);
+        if s.is_empty() || p.is_absolute() || s.starts_with("builtin:") {
+            continue;
+        }
+        let dir = file.parent().unwrap_or(Path::new("."));
+        *slot = serde_json::Value::String(dir.join(p).display().to_string());
+    }
 }
 
 fn with_origins(mut errors: Errors, fig: &Figment) -> Errors {
@@ -219,12 +404,11 @@ mod tests {
     use super::*;
 
     fn load_str(yaml: &str, overrides: &[&str]) -> Result<Resolved, LoadError> {
-        let dir = std::env::temp_dir().join(format!("bc-{}-{}", std::process::id(), yaml.len()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("config.yaml");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.yaml");
         std::fs::write(&p, yaml).unwrap();
         load(&Sources {
-            file: Some(p),
+            files: vec![p],
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
             env: false,
         })
@@ -241,7 +425,74 @@ mod tests {
     #[test]
     fn defaults_load_and_validate() {
         let r = load(&Sources::default()).unwrap();
-        assert_eq!(r.config, Config::default());
+        // the default run directory is new for every run: name and start time
+        assert_eq!(
+            r.config.run_dir,
+            format!("./output/run-{}", crate::template::now())
+        );
+        let mut c = r.config.clone();
+        c.run_dir = Config::default().run_dir;
+        assert_eq!(c, Config::default());
+        assert!(
+            r.explicit.is_empty() && r.warnings.is_empty(),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn files_layer_in_order_after_their_bases_with_paths_relative_to_each_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("presets")).unwrap();
+        std::fs::write(
+            d.path().join("base.yaml"),
+            "seed: 1\nanalysis:\n  slo:\n    ttft_ms: 250\nworkload:\n  azure:\n    trace_path: traces/a.csv\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("presets/azure.yaml"),
+            "base: ../base.yaml\nseed: 2\nworkload:\n  type: azure\n  mooncake:\n    trace_path: m.jsonl\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("last.yaml"), "seed: 3\n").unwrap();
+        let r = load(&Sources {
+            files: vec![
+                d.path().join("presets/azure.yaml"),
+                d.path().join("last.yaml"),
+            ],
+            overrides: vec![],
+            env: false,
+        })
+        .unwrap();
+        assert_eq!(r.config.seed, 3, "later files win");
+        assert_eq!(
+            r.config.analysis.slo.ttft_ms,
+            Some(250.0),
+            "the base applies"
+        );
+        assert_eq!(
+            r.config.workload.azure.trace_path.as_deref(),
+            Some(d.path().join("traces/a.csv").to_str().unwrap()),
+            "relative to the file that set it"
+        );
+        assert!(r.is_explicit("seed") && !r.is_explicit("client.model"));
+        // the mooncake key does not apply to an azure workload: a warning, not an error
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(
+            r.warnings[0].contains("`workload.mooncake.trace_path`")
+                && r.warnings[0].contains("workload.type is `azure`"),
+            "{}",
+            r.warnings[0]
+        );
+        // a cycle is an error naming the file
+        std::fs::write(d.path().join("base.yaml"), "base: presets/azure.yaml\n").unwrap();
+        let e = load(&Sources {
+            files: vec![d.path().join("presets/azure.yaml")],
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cycle"), "{e}");
     }
 
     #[test]

@@ -167,6 +167,48 @@ pub fn check(tree: &Value, errors: &mut Errors) {
     walk(root(), tree, "", errors);
 }
 
+/// The schema node of the dotted `key` (no list indices), when the config has it.
+fn node(key: &str) -> Option<&'static Value> {
+    let mut s = resolve(root());
+    for seg in key.split('.') {
+        s = resolve(s.get("properties")?.get(seg)?);
+    }
+    Some(s)
+}
+
+/// The string values the enum at `key` takes (`dataset.type`: `random`, `sharegpt`, ...).
+pub fn enum_strings(key: &str) -> Vec<String> {
+    node(key)
+        .and_then(enum_values)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Keys of `tree` whose values are file paths (schema format `bench-path`, and tokenizers,
+/// which may be one).
+pub fn path_keys(tree: &Value) -> Vec<String> {
+    fn walk(s: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
+        let s = resolve(s);
+        let format = s.get("format").and_then(Value::as_str);
+        if matches!(format, Some("bench-path" | "bench-tokenizer")) && v.is_string() {
+            out.push(path.to_string());
+            return;
+        }
+        if let (Some(props), Value::Object(m)) = (s.get("properties"), v) {
+            for (k, x) in m {
+                if let Some(ks) = props.get(k) {
+                    walk(ks, x, &join(path, k), out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root(), tree, "", &mut out);
+    out
+}
+
 fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Errors) {
     let s = resolve(schema);
     if let Some(vals) = enum_values(s) {
@@ -244,6 +286,12 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Errors) {
         return;
     }
     match v {
+        Value::String(text) => {
+            let format = s.get("format").and_then(Value::as_str).unwrap_or("");
+            if let Some(Err(msg)) = crate::parsed::check_format(format, text) {
+                errors.push(path, msg);
+            }
+        }
         Value::Number(_) => check_range(s, v, path, errors),
         Value::Object(m) => check_object(s, m, path, errors),
         Value::Array(a) => {

@@ -99,7 +99,9 @@ pub struct SimConfig {
     pub model: String,
     /// Tokenizer for prompt token counts, prefix-cache block hashes and the output words
     /// (null: the run's `tokenizer`, so usage matches the client's own count).
-    pub tokenizer: Option<String>,
+    #[serde(with = "crate::parsed::as_opt_string")]
+    #[schemars(schema_with = "crate::parsed::opt_tokenizer_schema")]
+    pub tokenizer: Option<bench_text::TokenizerSpec>,
     /// Batch slots (vLLM's max_num_seqs).
     #[schemars(range(min = 1))]
     pub max_num_seqs: Option<u32>,
@@ -279,14 +281,6 @@ impl SimConfig {
         }
         if self.model.trim().is_empty() {
             e.push("sim.model", "is empty");
-        }
-        if let Some(t) = &self.tokenizer
-            && t.trim().is_empty()
-        {
-            e.push(
-                "sim.tokenizer",
-                "is empty; give a tokenizer or null for the run's `tokenizer`",
-            );
         }
         let p = self.params();
         if p.block_size > 0 {

@@ -9,6 +9,18 @@ use serde_json::Value;
 
 use crate::errors::Errors;
 
+/// `${now}`: the time the config was loaded, UTC, `20261206-193011`: the default run directory
+/// uses it so runs never overwrite each other.
+pub const NOW: &str = "now";
+
+/// The load time as `${now}` gives it (the same for every use in one process).
+pub fn now() -> String {
+    static NOW_S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NOW_S
+        .get_or_init(|| jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string())
+        .clone()
+}
+
 /// Resolves every template in `tree` in place.
 pub fn resolve(tree: &mut Value, errors: &mut Errors) {
     let snapshot = tree.clone();
@@ -192,6 +204,9 @@ fn resolve_name(tree: &Value, name: &str, stack: &mut Vec<String>) -> Result<Val
             }
             other => Ok(other.clone()),
         };
+    }
+    if name == NOW {
+        return Ok(Value::String(now()));
     }
     match std::env::var(name) {
         Ok(val) => Ok(match serde_yaml::from_str::<Value>(&val) {

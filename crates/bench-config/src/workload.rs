@@ -71,6 +71,11 @@ pub struct WorkloadConfig {
     /// Keep only the first this many requests (by time).
     #[schemars(range(min = 1))]
     pub max_requests: Option<u64>,
+    /// Exactly this many requests (constant and concurrency workloads): a constant workload
+    /// draws this many arrivals at its target rate, however long that takes (`duration_ms` is
+    /// then not used); a closed loop sends this many in all.
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
+    pub num_requests: Option<u64>,
     /// Where prompts come from (ignored by mooncake, whose prompts are its hash blocks).
     pub prompt_source: PromptSource,
     /// Sessions of a session dataset that are open at once when prompts are used as they are:
@@ -100,6 +105,7 @@ impl Default for WorkloadConfig {
             interval_ms: 1000,
             time_scale: 1.0,
             max_requests: None,
+            num_requests: None,
             prompt_source: PromptSource::Dataset,
             max_active_sessions: 16,
             constant: ConstantWorkload::default(),
@@ -187,10 +193,13 @@ pub struct SyntheticWorkload {
     /// Preset for the completion length curve (null: the dataset's output lengths).
     pub completion_len_pattern: Option<PatternPreset>,
     /// Pattern file for the request rate (JSON, see config/patterns/).
+    #[schemars(extend("format" = "bench-path"))]
     pub traffic_file: Option<String>,
     /// Pattern file for the prompt length.
+    #[schemars(extend("format" = "bench-path"))]
     pub prompt_len_file: Option<String>,
     /// Pattern file for the completion length.
+    #[schemars(extend("format" = "bench-path"))]
     pub completion_len_file: Option<String>,
     /// Mean of the traffic preset, requests/s (AIBrix: 6).
     #[schemars(extend("exclusiveMinimum" = 0.0))]
@@ -242,12 +251,15 @@ pub enum StatTraceType {
 #[serde(default, deny_unknown_fields)]
 pub struct StatWorkload {
     /// Traffic CSV (requests/s per window).
+    #[schemars(extend("format" = "bench-path"))]
     pub traffic_file: Option<String>,
     /// Prompt length percentiles CSV (`"Time","P50","P70","P90","P99"`), same rows as traffic
     /// (null: no target, dataset prompts as they are).
+    #[schemars(extend("format" = "bench-path"))]
     pub prompt_len_file: Option<String>,
     /// Completion length percentiles CSV (`"Time","P50","P70","P95","P99"`), same rows as
     /// traffic (null: the dataset's output lengths).
+    #[schemars(extend("format" = "bench-path"))]
     pub completion_len_file: Option<String>,
     /// Which flavour the traffic file is.
     pub trace_type: StatTraceType,
@@ -297,6 +309,7 @@ impl Default for StatWorkload {
 #[serde(default, deny_unknown_fields)]
 pub struct AzureWorkload {
     /// The trace CSV (2023 or 2024 format).
+    #[schemars(extend("format" = "bench-path"))]
     pub trace_path: Option<String>,
     /// Start of the replayed window, seconds from the first row (before time scaling); the
     /// workload's time 0 is the window start.
@@ -312,6 +325,7 @@ pub struct AzureWorkload {
 #[serde(default, deny_unknown_fields)]
 pub struct MooncakeWorkload {
     /// The trace JSONL.
+    #[schemars(extend("format" = "bench-path"))]
     pub trace_path: Option<String>,
     /// Tokens per hash block (512 for the Mooncake traces); every row must have
     /// ceil(input_length / block_tokens) hash_ids.
@@ -374,10 +388,36 @@ impl WorkloadConfig {
     /// Whether the prompts come from `dataset.jsonl` (the dataset stage's output).
     pub fn needs_dataset(&self) -> bool {
         self.kind != WorkloadType::Mooncake && self.prompt_source == PromptSource::Dataset
-            || self.kind == WorkloadType::Concurrency && self.concurrency.num_requests.is_none()
+            || self.kind == WorkloadType::Concurrency
+                && self
+                    .num_requests
+                    .or(self.concurrency.num_requests)
+                    .is_none()
     }
 
     pub(crate) fn validate(&self, e: &mut Errors) {
+        if let Some(n) = self.num_requests {
+            match self.kind {
+                WorkloadType::Constant => {}
+                WorkloadType::Concurrency => {
+                    if let Some(m) = self.concurrency.num_requests
+                        && m != n
+                    {
+                        e.push(
+                            "workload.num_requests",
+                            format!("{n} differs from workload.concurrency.num_requests = {m}; give one"),
+                        );
+                    }
+                }
+                other => e.push(
+                    "workload.num_requests",
+                    format!(
+                        "applies to constant and concurrency workloads, not `{}`; use workload.max_requests to keep the first requests of a trace",
+                        serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                    ),
+                ),
+            }
+        }
         let need = |e: &mut Errors, key: &str, v: &Option<String>| {
             if v.as_deref().is_none_or(str::is_empty) {
                 e.push(

@@ -32,7 +32,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let num: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small case as a check
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let num: u64 = args
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 2_000 } else { 100_000 });
     let tokens: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
     let threads_used = threads.unwrap_or_else(|| {
@@ -47,7 +52,7 @@ fn main() {
     cfg.dataset.random.num_prompts = num;
     cfg.dataset.random.input_tokens = tokens;
     cfg.dataset.random.output_tokens = 128;
-    cfg.tokenizer = "builtin:cl100k_base".into();
+    cfg.tokenizer = bench_text::TokenizerSpec::default();
 
     let (out, secs) = run(&cfg, dir.path(), threads);
     let (prompts, prompt_tokens, bytes) = (

@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn exact_lengths_under_both_builtins_on_many_prompts() {
         for spec in ["builtin:cl100k_base", "builtin:o200k_base"] {
-            let text = Text::load(spec).unwrap();
+            let text = Text::load(&spec.parse().unwrap()).unwrap();
             let r = RandomDataset {
                 input_tokens: 300,
                 input_std: 250.0,
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn fixed_lengths_are_exactly_the_config() {
-        let text = Text::load("builtin:cl100k_base").unwrap();
+        let text = Text::load(&Default::default()).unwrap();
         let r = RandomDataset {
             input_tokens: 1000,
             output_tokens: 77,

@@ -30,16 +30,10 @@ pub(crate) mod stream {
     pub const MULTI_PREFIX: u64 = 0x4d54_5046;
 }
 
-/// SplitMix64 finalizer.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The seed of item (`a`, `b`) of `stream` under the run seed.
 pub(crate) fn item_seed(seed: u64, stream: u64, a: u64, b: u64) -> u64 {
-    let mut h = mix64(seed ^ 0x9E37_79B9_7F4A_7C15);
+    use bench_text::seed::{GOLDEN, mix64};
+    let mut h = mix64(seed ^ GOLDEN);
     h = mix64(h ^ stream);
     h = mix64(h ^ a.wrapping_mul(0xD6E8_FEB8_6659_FD93));
     mix64(h ^ b.wrapping_mul(0xA076_1D64_78BD_642F))

@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn turns_lengths_and_shared_prefix_are_exact() {
         for spec in ["builtin:cl100k_base", "builtin:o200k_base"] {
-            let text = Text::load(spec).unwrap();
+            let text = Text::load(&spec.parse().unwrap()).unwrap();
             let tok = text.tokenizer();
             let c = SyntheticMultiturnDataset {
                 shared_prefix_length: 64,
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn zero_std_gives_fixed_lengths() {
-        let text = Text::load("builtin:cl100k_base").unwrap();
+        let text = Text::load(&Default::default()).unwrap();
         let c = SyntheticMultiturnDataset {
             prompt_length: 100.0,
             prompt_std: 0.0,

@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn prompts_share_exact_token_prefixes_and_exact_lengths() {
         for spec in ["builtin:cl100k_base", "builtin:o200k_base"] {
-            let text = Text::load(spec).unwrap();
+            let text = Text::load(&spec.parse().unwrap()).unwrap();
             let tok = text.tokenizer();
             let cfg = SyntheticSharedDataset {
                 groups: vec![

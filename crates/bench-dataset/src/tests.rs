@@ -82,7 +82,7 @@ fn every_written_length_is_the_length_of_the_written_text() {
             DatasetType::SyntheticMultiturn,
         ] {
             let mut cfg = small(kind);
-            cfg.tokenizer = tok.into();
+            cfg.tokenizer = tok.parse().unwrap();
             cfg.dataset.random.num_prompts = 300;
             let dir = tempfile::tempdir().unwrap();
             let out = run_with_threads(&cfg, dir.path(), 2).unwrap();
@@ -332,7 +332,7 @@ fn nothing_left_is_an_error_and_leaves_no_file() {
 fn bad_tokenizer_and_missing_path_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config {
-        tokenizer: dir.path().join("nope.json").to_string_lossy().into_owned(),
+        tokenizer: bench_text::TokenizerSpec::File(dir.path().join("nope.json")),
         ..Config::default()
     };
     let e = run_with_threads(&cfg, dir.path(), 1).unwrap_err();
@@ -368,7 +368,7 @@ fn hugging_face_tokenizers_get_measured_lengths() {
         DatasetType::SyntheticMultiturn,
     ] {
         let mut cfg = small(kind);
-        cfg.tokenizer = tok_path.clone();
+        cfg.tokenizer = tok_path.parse().unwrap();
         cfg.dataset.random.num_prompts = 100;
         let run_dir = dir.path().join(kind.as_str());
         run_with_threads(&cfg, &run_dir, 2).unwrap();

@@ -21,8 +21,8 @@ pub(crate) struct Text {
 
 impl Text {
     /// Loads the tokenizer named by the `tokenizer` config key and builds the generator.
-    pub(crate) fn load(spec: &str) -> Result<Self, DatasetError> {
-        let tok = Tokenizer::load(spec)?;
+    pub(crate) fn load(spec: &bench_text::TokenizerSpec) -> Result<Self, DatasetError> {
+        let tok = Tokenizer::open(spec)?;
         let gen_ = TextGen::new(&tok)?;
         Ok(Text {
             additive: tok.chunk_additive(),

@@ -164,7 +164,12 @@ fn main() {
     let secs: f64 = std::env::var("SIM_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4.0);
+        // `cargo bench` passes --bench; `cargo test --all-targets` runs short scenarios
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            4.0
+        } else {
+            0.3
+        });
     let cfg = SimConfig::preset(SimPreset::Zero);
     let sim = bench_sim::spawn(&cfg, 1, "127.0.0.1:0".parse().unwrap()).expect("sim starts");
     let addr = sim.addr();

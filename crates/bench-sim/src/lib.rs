@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bench_config::{Config, SimConfig};
-use bench_text::Tokenizer;
+use bench_text::{Tokenizer, TokenizerSpec};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::engine::{Arrival, Scheduler};
@@ -36,7 +36,8 @@ use crate::server::Shared;
 use crate::words::Vocab;
 
 /// The tokenizer used when neither `sim.tokenizer` nor a run-level tokenizer is given.
-pub const DEFAULT_TOKENIZER: &str = "builtin:cl100k_base";
+pub const DEFAULT_TOKENIZER: TokenizerSpec =
+    TokenizerSpec::Builtin(bench_text::Builtin::Cl100kBase);
 
 /// Simulator errors.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +70,9 @@ struct Parts {
     time_scale: f64,
 }
 
-fn build(cfg: &SimConfig, seed: u64, tokenizer: &str) -> Result<Parts, SimError> {
+fn build(cfg: &SimConfig, seed: u64, tokenizer: &TokenizerSpec) -> Result<Parts, SimError> {
     let params = cfg.check().map_err(|e| SimError::Config(e.to_string()))?;
-    let tok = Tokenizer::load(tokenizer).map_err(|e| SimError::Tokenizer(e.to_string()))?;
+    let tok = Tokenizer::open(tokenizer).map_err(|e| SimError::Tokenizer(e.to_string()))?;
     let vocab = Arc::new(Vocab::build(&tok).map_err(SimError::Tokenizer)?);
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = unbounded_channel();
@@ -132,7 +133,7 @@ impl SimServer {
         let parts = build(
             cfg,
             seed,
-            cfg.tokenizer.as_deref().unwrap_or(DEFAULT_TOKENIZER),
+            cfg.tokenizer.as_ref().unwrap_or(&DEFAULT_TOKENIZER),
         )?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         Ok(SimServer { parts, listener })
@@ -199,7 +200,7 @@ pub fn spawn(cfg: &SimConfig, seed: u64, bind: SocketAddr) -> Result<SimHandle, 
     spawn_with_tokenizer(
         cfg,
         seed,
-        cfg.tokenizer.as_deref().unwrap_or(DEFAULT_TOKENIZER),
+        cfg.tokenizer.as_ref().unwrap_or(&DEFAULT_TOKENIZER),
         bind,
     )
 }
@@ -207,14 +208,14 @@ pub fn spawn(cfg: &SimConfig, seed: u64, bind: SocketAddr) -> Result<SimHandle, 
 /// [`spawn`] for a whole run's config: seed `sim.seed` else the run's `seed`, tokenizer
 /// `sim.tokenizer` else the run's `tokenizer` (so usage matches the client's own counts).
 pub fn spawn_for_run(cfg: &Config, bind: SocketAddr) -> Result<SimHandle, SimError> {
-    let tok = cfg.sim.tokenizer.as_deref().unwrap_or(&cfg.tokenizer);
+    let tok = cfg.sim.tokenizer.as_ref().unwrap_or(&cfg.tokenizer);
     spawn_with_tokenizer(&cfg.sim, cfg.sim.seed.unwrap_or(cfg.seed), tok, bind)
 }
 
 fn spawn_with_tokenizer(
     cfg: &SimConfig,
     seed: u64,
-    tokenizer: &str,
+    tokenizer: &TokenizerSpec,
     bind: SocketAddr,
 ) -> Result<SimHandle, SimError> {
     let parts = build(cfg, seed, tokenizer)?;

@@ -4,13 +4,8 @@
 /// Chain value before the first block.
 pub(crate) const ROOT: u64 = 0x6A09_E667_F3BC_C908;
 
-/// SplitMix64's finalizer: a cheap, well-mixed 64-bit hash of `z`.
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// A cheap, well-mixed 64-bit hash of `z` (one SplitMix64 step).
+pub(crate) use bench_text::seed::splitmix64 as mix64;
 
 /// Hash of one block of token ids chained to the previous block's hash, so equal hashes mean
 /// equal prefixes (up to 64-bit collisions).

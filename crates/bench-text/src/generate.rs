@@ -310,12 +310,10 @@ impl TextGen {
     }
 }
 
-/// SplitMix64-style mixing of the seed, block id and block size into one RNG seed.
+/// The seed, block id and block size mixed into one RNG seed.
 fn mix(seed: u64, id: u64, size: u64) -> u64 {
-    let mut z = seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ size.rotate_left(32);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use crate::seed::{GOLDEN, mix64};
+    mix64(seed ^ id.wrapping_mul(GOLDEN) ^ size.rotate_left(32))
 }
 
 #[cfg(test)]

@@ -16,11 +16,13 @@
 //! the tokenizer and repairs it.
 
 mod generate;
+pub mod seed;
 mod tokenizer;
 mod words;
 
 pub use generate::{BLOCK_GENERATOR, TextGen};
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{Builtin, Tokenizer, TokenizerSpec, find_local_tokenizer};
+pub use words::vocabulary;
 
 /// Errors loading a tokenizer or building the vocabulary.
 #[derive(Debug, thiserror::Error)]

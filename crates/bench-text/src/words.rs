@@ -582,3 +582,17 @@ pub(crate) const TEMPLATES: &[&str] = &[
     "Tell me more about the {n} and why it is {a} .",
     "The {a} {n} helps the {p} {v} the {n} {r} .",
 ];
+
+/// Every distinct word of the word classes and the templates, in list order (no punctuation, no
+/// slots): the one English word list of the project (the simulated engine answers with it).
+pub fn vocabulary() -> Vec<&'static str> {
+    let mut seen = std::collections::HashSet::new();
+    [NOUNS, PLURALS, ADJECTIVES, VERBS, GERUNDS, ADVERBS, FIELDS]
+        .into_iter()
+        .flatten()
+        .copied()
+        .chain(TEMPLATES.iter().flat_map(|t| t.split(' ')))
+        .filter(|w| w.bytes().all(|b| b.is_ascii_alphabetic()))
+        .filter(|w| seen.insert(*w))
+        .collect()
+}

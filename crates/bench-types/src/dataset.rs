@@ -227,14 +227,13 @@ mod tests {
                 source_id: Some("abc_0".into()),
             }),
         ];
-        let dir = std::env::temp_dir().join(format!("bt-ds-{}", std::process::id()));
-        let f = dir.join("d.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("d.jsonl");
         write(&f, &recs).unwrap();
         let bytes = std::fs::read(&f).unwrap();
         let back = read(&f).unwrap();
         assert_eq!(back, recs);
         write(&f, &back).unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), bytes);
-        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -28,6 +28,14 @@ pub enum FormatError {
         /// What is wrong.
         msg: String,
     },
+    /// The file's content as a whole is not what was expected (not line-oriented: Parquet).
+    #[error("{}: {msg}", path.display())]
+    Content {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 impl FormatError {
@@ -36,6 +44,13 @@ impl FormatError {
         FormatError::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+    /// Builds an error about the content of `path` as a whole.
+    pub fn content(path: &Path, msg: impl Into<String>) -> Self {
+        FormatError::Content {
+            path: path.to_path_buf(),
+            msg: msg.into(),
         }
     }
     /// Builds a parse error for `path` at `line` (1-based).

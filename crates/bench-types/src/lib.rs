@@ -18,6 +18,7 @@ pub mod jsonl;
 pub mod manifest;
 pub mod record;
 pub mod stage;
+pub mod stats;
 pub mod testdata;
 pub mod workload;
 

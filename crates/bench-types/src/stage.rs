@@ -11,6 +11,9 @@ pub mod exit {
     pub const FAILURE: i32 = 1;
     /// Bad config or bad input file.
     pub const BAD_INPUT: i32 = 2;
+    /// The run finished and every file is written, but it failed: most requests failed (more
+    /// than `analysis.max_error_rate`) or none succeeded.
+    pub const RUN_FAILED: i32 = 3;
     /// Interrupted by Ctrl-C (after the client wrote every record).
     pub const INTERRUPTED: i32 = 130;
 }

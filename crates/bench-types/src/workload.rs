@@ -336,15 +336,16 @@ pub fn write(path: &Path, wl: &Workload) -> Result<u64, FormatError> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("bt-wl-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d.join("w.jsonl")
+    /// A file path in a fresh temporary directory (kept alive by the returned guard).
+    fn tmp(_name: &str) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w.jsonl");
+        (d, p)
     }
 
     #[test]
     fn reads_aibrix_spellings_collapsed_line_and_no_final_newline() {
-        let p = tmp("a");
+        let (_d, p) = tmp("a");
         std::fs::write(
             &p,
             "{\"timestamp\": 0, \"requests\": [{\"Prompt Length\": 5, \"Output Length\": 2, \"prompt\": \"a\"}, {\"prompt\": \"b\", \"prompt_length\": 1, \"output_length\": null}]}\r\n{\"timestamp\": 17, \"requests\": [{\"prompt\": \"c\"}]}",
@@ -361,7 +362,7 @@ mod tests {
 
     #[test]
     fn header_and_fractional_timestamps_round_trip_byte_exact() {
-        let p = tmp("b");
+        let (_d, p) = tmp("b");
         let mut h = WorkloadHeader::open_loop("mooncake");
         h.prompt_blocks = Some(BlockSpec {
             generator: "bench-text/1".into(),
@@ -402,7 +403,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let p = tmp("c");
+        let (_d, p) = tmp("c");
         std::fs::write(&p, "{\"timestamp\": 0, \"requests\": [{\"prompt\": \"a\"}]}\n{\"timestamp\": -1, \"requests\": []}\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("w.jsonl:2: timestamp -1"), "{e}");
@@ -420,7 +421,7 @@ mod tests {
 
     #[test]
     fn legacy_array_layout() {
-        let p = tmp("d");
+        let (_d, p) = tmp("d");
         std::fs::write(
             &p,
             r#"[[0, [["hello", 1, 4, null]]], [250, [["a", 1, null, null], ["b", 1, 2, null]]]]"#,

@@ -53,9 +53,8 @@ fn dataset(dir: &Path, n: usize) -> f64 {
 }
 
 fn main() {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("bench-workload-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir: PathBuf = tmp.path().to_path_buf();
     println!(
         "threads available: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -84,7 +83,13 @@ fn main() {
     cfg.workload.constant.output_length = Some(100);
     cfg.workload.constant.arrival = Arrival::Fixed;
     cfg.workload.constant.target_qps = 1000.0;
-    cfg.workload.duration_ms = 100_000;
-    case("constant, 100k generated 1,000-token prompts", &cfg, &dir);
-    std::fs::remove_dir_all(&dir).ok();
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small case as a check
+    let quick = !std::env::args().any(|a| a == "--bench");
+    cfg.workload.duration_ms = if quick { 2_000 } else { 100_000 };
+    let n = cfg.workload.duration_ms;
+    case(
+        &format!("constant, {n} generated 1,000-token prompts"),
+        &cfg,
+        &dir,
+    );
 }

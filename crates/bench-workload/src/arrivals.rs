@@ -161,7 +161,7 @@ impl Process {
 
     /// Operational time of the first arrival: 0 for fixed (the first request starts the run),
     /// one gap for the others (for Poisson that is exactly the stationary process).
-    fn first(&self, rng: &mut StdRng) -> f64 {
+    pub(crate) fn first(&self, rng: &mut StdRng) -> f64 {
         match self.kind {
             Arrival::Fixed => 0.0,
             _ => self.gap(rng),
@@ -169,7 +169,7 @@ impl Process {
     }
 
     /// One gap (mean 1).
-    fn gap(&self, rng: &mut StdRng) -> f64 {
+    pub(crate) fn gap(&self, rng: &mut StdRng) -> f64 {
         match self.kind {
             Arrival::Poisson => -(1.0 - rng.random::<f64>()).ln(),
             Arrival::Fixed => 1.0,

@@ -28,18 +28,17 @@ pub(crate) struct Row {
 
 /// Reads every row of an Azure trace.
 pub(crate) fn read(path: &Path, f: &CsvFile) -> Result<Vec<Row>, WorkloadError> {
-    let mut lines = f.lines();
-    let (hl, h) = lines.next().ok_or_else(|| {
+    let mut records = f.records(path);
+    let (hl, header) = records.next().transpose()?.ok_or_else(|| {
         err(
             path,
             0,
             "empty file (expected the header TIMESTAMP,ContextTokens,GeneratedTokens)",
         )
     })?;
-    let mut cells = Vec::new();
-    csv::fields(h, &mut cells).map_err(|e| err(path, hl, e))?;
     let col = |name: &str| {
-        csv::column(&cells, name).ok_or_else(|| {
+        csv::column(&header, name).ok_or_else(|| {
+            let h = header.iter().collect::<Vec<_>>().join(",");
             err(path, hl, format!("no `{name}` column in the header `{h}` (expected TIMESTAMP,ContextTokens,GeneratedTokens)"))
         })
     };
@@ -48,10 +47,10 @@ pub(crate) fn read(path: &Path, f: &CsvFile) -> Result<Vec<Row>, WorkloadError> 
         col("ContextTokens")?,
         col("GeneratedTokens")?,
     );
-    let width = cells.len();
+    let width = header.len();
     let mut rows = Vec::new();
-    for (n, l) in lines {
-        csv::fields(l, &mut cells).map_err(|e| err(path, n, e))?;
+    for r in records {
+        let (n, cells) = r?;
         if cells.len() != width {
             return Err(err(
                 path,

@@ -9,8 +9,10 @@ use crate::prompts::Pool;
 
 pub(crate) fn generate(cfg: &Config, pool: Option<&Pool>) -> Generated {
     let c = &cfg.workload.concurrency;
-    let n = c
+    let n = cfg
+        .workload
         .num_requests
+        .or(c.num_requests)
         .unwrap_or_else(|| pool.map_or(0, |p| p.num_prompts() as u64));
     let want = c.prompt_length.map_or(Want::AsIs, Want::Length);
     Generated {

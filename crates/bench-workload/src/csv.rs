@@ -1,12 +1,16 @@
-//! Just enough CSV for traces and Grafana exports: a header row, comma-separated fields,
-//! optional double quotes (with `""` escapes and commas inside), LF or CRLF line endings (mixed
-//! is fine), a UTF-8 BOM, blank lines, no final newline. Fields never span lines.
+//! CSV for traces and Grafana exports, read with the `csv` crate: a header row, comma-separated
+//! fields, optional double quotes (with `""` escapes and commas inside), LF or CRLF line endings
+//! (mixed is fine), a UTF-8 BOM, blank lines, no final newline. Fields are not trimmed (the csv
+//! crate's trimming copies every record): callers trim. A field never spans lines: a line break
+//! inside quotes is reported as an unterminated quote.
 
 use std::path::Path;
 
 use bench_types::FormatError;
+pub(crate) use csv::StringRecord;
 
-/// A CSV file read into memory.
+/// A CSV file read into memory (checked to be UTF-8 up front, so a bad byte is reported with its
+/// line and column).
 pub(crate) struct CsvFile {
     text: String,
 }
@@ -27,68 +31,48 @@ impl CsvFile {
         }
     }
 
-    /// Non-blank lines with their 1-based numbers, line endings stripped.
-    pub(crate) fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
-        let text = self.text.strip_prefix('\u{feff}').unwrap_or(&self.text);
-        text.split('\n')
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
-            .filter(|(_, l)| !l.trim().is_empty())
-    }
-}
-
-/// Splits one line into fields, unquoting them. Errors on an unterminated quote.
-pub(crate) fn fields<'a>(
-    line: &'a str,
-    out: &mut Vec<std::borrow::Cow<'a, str>>,
-) -> Result<(), String> {
-    out.clear();
-    let b = line.as_bytes();
-    let mut i = 0;
-    loop {
-        // Skip spaces before a quoted field (`a, "b"`).
-        let mut j = i;
-        while j < b.len() && b[j] == b' ' {
-            j += 1;
-        }
-        if j < b.len() && b[j] == b'"' {
-            let mut s = String::new();
-            let mut k = j + 1;
-            loop {
-                match b.get(k) {
-                    None => return Err("unterminated quoted field".into()),
-                    Some(b'"') if b.get(k + 1) == Some(&b'"') => {
-                        s.push('"');
-                        k += 2;
+    /// The non-blank records with the 1-based line each starts on; errors name `path` and line.
+    pub(crate) fn records<'a>(
+        &'a self,
+        path: &'a Path,
+    ) -> impl Iterator<Item = Result<(usize, StringRecord), FormatError>> + 'a {
+        let bytes = self.text.as_bytes();
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes)
+            .into_records()
+            .filter_map(move |r| {
+                let rec = match r {
+                    Ok(rec) => rec,
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line() as usize);
+                        return Some(Err(err(path, line, e.to_string())));
                     }
-                    Some(b'"') => {
-                        k += 1;
-                        break;
-                    }
-                    Some(_) => {
-                        let next = line[k..].find('"').map_or(line.len(), |n| k + n);
-                        s.push_str(&line[k..next]);
-                        k = next;
-                    }
+                };
+                // A record's position is where the previous one ended, before any blank lines
+                // (which the reader skips) and the rest of a CRLF: count the line breaks there.
+                let pos = rec
+                    .position()
+                    .expect("the reader sets every record's position");
+                let line = pos.line() as usize
+                    + bytes[pos.byte() as usize..]
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .filter(|&&b| b == b'\n')
+                        .count();
+                if rec.len() == 1 && rec[0].trim().is_empty() {
+                    None // a line of spaces
+                } else if rec.iter().any(|f| f.contains(['\n', '\r'])) {
+                    Some(Err(err(
+                        path,
+                        line,
+                        "unterminated quoted field (a field runs past its line)",
+                    )))
+                } else {
+                    Some(Ok((line, rec)))
                 }
-            }
-            while k < b.len() && b[k] == b' ' {
-                k += 1;
-            }
-            out.push(std::borrow::Cow::Owned(s));
-            match b.get(k) {
-                None => return Ok(()),
-                Some(b',') => i = k + 1,
-                Some(_) => return Err("text after a closing quote".into()),
-            }
-        } else {
-            let end = line[i..].find(',').map_or(line.len(), |n| i + n);
-            out.push(std::borrow::Cow::Borrowed(line[i..end].trim()));
-            if end == line.len() {
-                return Ok(());
-            }
-            i = end + 1;
-        }
+            })
     }
 }
 
@@ -98,9 +82,9 @@ pub(crate) fn err(path: &Path, line: usize, msg: impl Into<String>) -> FormatErr
 }
 
 /// Index of the header column named `name` (case-insensitive, surrounding spaces ignored).
-pub(crate) fn column(header: &[std::borrow::Cow<'_, str>], name: &str) -> Option<usize> {
+pub(crate) fn column<'h>(header: impl IntoIterator<Item = &'h str>, name: &str) -> Option<usize> {
     header
-        .iter()
+        .into_iter()
         .position(|h| h.trim().eq_ignore_ascii_case(name))
 }
 
@@ -108,10 +92,20 @@ pub(crate) fn column(header: &[std::borrow::Cow<'_, str>], name: &str) -> Option
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
+        CsvFile::from_text(text)
+            .records(Path::new("f.csv"))
+            .map(|r| {
+                r.map(|(n, rec)| (n, rec.iter().map(String::from).collect()))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
     fn split(line: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        fields(line, &mut v).unwrap();
-        v.into_iter().map(|c| c.into_owned()).collect()
+        let mut v = parse(line).unwrap();
+        assert_eq!(v.len(), 1, "{line}");
+        v.remove(0).1
     }
 
     #[test]
@@ -129,16 +123,38 @@ mod tests {
             ["a, b", "c", r#"say "hi""#]
         );
         assert_eq!(split("a,,b,"), ["a", "", "b", ""]);
-        assert_eq!(split(r#"x, "y" ,z"#), ["x", "y", "z"]);
-        let mut v = Vec::new();
-        assert!(fields(r#""open,1"#, &mut v).is_err());
-        assert!(fields(r#""a"b,1"#, &mut v).is_err());
+        assert_eq!(split(" x , y ,z"), [" x ", " y ", "z"]);
+        // RFC 4180: a quote opens a field only as its first character; the csv crate is lenient
+        // about text after a closing quote.
+        assert_eq!(split(r#"x, "y""#), ["x", r#" "y""#]);
+        assert_eq!(split(r#""a"b,1"#), ["ab", "1"]);
+        let e = parse("h\n\"open,1\n2,3\n").unwrap_err();
+        assert!(e.contains("f.csv:2: unterminated quoted field"), "{e}");
     }
 
     #[test]
     fn lines_handle_bom_crlf_mixed_blank_and_no_final_newline() {
-        let f = CsvFile::from_text("\u{feff}\"Time\",\"Rate\"\n1,2\r\n\r\n3,4");
-        let l: Vec<(usize, &str)> = f.lines().collect();
-        assert_eq!(l, vec![(1, "\"Time\",\"Rate\""), (2, "1,2"), (4, "3,4")]);
+        let r = parse("\u{feff}\"Time\",\"Rate\"\n1,2\r\n\r\n  \n\n3,4").unwrap();
+        let l: Vec<(usize, Vec<&str>)> = r
+            .iter()
+            .map(|(n, f)| (*n, f.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            l,
+            vec![
+                (1, vec!["Time", "Rate"]),
+                (2, vec!["1", "2"]),
+                (6, vec!["3", "4"])
+            ]
+        );
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("\r\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn header_columns_by_name() {
+        let h = StringRecord::from(vec!["Time", " TOTAL "]);
+        assert_eq!(column(&h, "total"), Some(1));
+        assert_eq!(column(["Time"], "Total"), None);
     }
 }

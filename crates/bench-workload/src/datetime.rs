@@ -2,7 +2,12 @@
 //!
 //! Accepts `YYYY-M-D[ T]H:M:S[.fraction][Z|±HH:MM]` with 0 to 9 fractional digits (the Azure
 //! 2023 trace has 7, i.e. 100 ns units; the 2024 trace has 6 plus `+00:00`). No float is ever
-//! involved, so two timestamps 100 ns apart are always 100 ns apart.
+//! involved, so two timestamps 100 ns apart are always 100 ns apart. The fields are split here
+//! (jiff's parsers want two-digit months, days and hours; Grafana writes `2024-10-1 0:00:00`);
+//! the calendar (valid dates, the civil time to Unix time conversion) is jiff's.
+
+use jiff::civil::{Date, Time};
+use jiff::tz::Offset;
 
 /// Nanoseconds since 1970-01-01T00:00:00 UTC (a naive time is taken as UTC).
 pub(crate) fn parse_ns(s: &str) -> Result<i64, String> {
@@ -25,35 +30,40 @@ pub(crate) fn parse_ns(s: &str) -> Result<i64, String> {
     if !(1900..=2100).contains(&y) {
         return Err(bad("year outside 1900 to 2100"));
     }
-    let (m, day) = match (m, day) {
-        (Some(m), Some(d)) if (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) => (m, d),
+    let date = match (m, day) {
+        (Some(m), Some(d)) => {
+            Date::new(y, m as i8, d as i8).map_err(|e| bad(&format!("bad month or day: {e}")))?
+        }
         _ => return Err(bad("bad month or day")),
     };
     // Split off a zone suffix: `Z`, `+HH:MM`, `-HH:MM` (after the time, so the date's '-' is gone).
-    let (time, offset_s) = if let Some(t) = rest.strip_suffix('Z') {
-        (t, 0i64)
+    let (time, offset) = if let Some(t) = rest.strip_suffix('Z') {
+        (t, Offset::UTC)
     } else if let Some(i) = rest.rfind(['+', '-']) {
         let (t, z) = rest.split_at(i);
         let sign = if z.starts_with('-') { -1 } else { 1 };
         let (hh, mm) = z[1..].split_once(':').unwrap_or((&z[1..], "0"));
         match (num(hh, 2), num(mm, 2)) {
-            (Some(h), Some(mi)) if h <= 23 && mi <= 59 => {
-                (t, sign * (h as i64 * 3600 + mi as i64 * 60))
-            }
+            (Some(h), Some(mi)) if h <= 23 && mi <= 59 => (
+                t,
+                Offset::from_seconds(sign * (i32::from(h) * 3600 + i32::from(mi) * 60))
+                    .map_err(|e| bad(&format!("bad time zone offset: {e}")))?,
+            ),
             _ => return Err(bad("bad time zone offset")),
         }
     } else {
-        (rest, 0)
+        (rest, Offset::UTC)
     };
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut t = hms.split(':');
-    let (h, mi, sec) = match (
+    let tod = match (
         t.next().and_then(|x| num(x, 2)),
         t.next().and_then(|x| num(x, 2)),
         t.next().and_then(|x| num(x, 2)),
         t.next(),
     ) {
-        (Some(h), Some(mi), Some(sec), None) if h <= 23 && mi <= 59 && sec <= 59 => (h, mi, sec),
+        (Some(h), Some(mi), Some(sec), None) => Time::new(h as i8, mi as i8, sec as i8, 0)
+            .map_err(|e| bad(&format!("bad time of day: {e}")))?,
         _ => return Err(bad("bad time of day")),
     };
     if frac.len() > 9
@@ -62,45 +72,28 @@ pub(crate) fn parse_ns(s: &str) -> Result<i64, String> {
     {
         return Err(bad("bad fractional seconds (0 to 9 digits)"));
     }
-    let mut ns = 0i64;
+    let mut ns = 0i32;
     for k in 0..9 {
-        ns = ns * 10 + frac.as_bytes().get(k).map_or(0, |b| (b - b'0') as i64);
+        ns = ns * 10 + frac.as_bytes().get(k).map_or(0, |b| i32::from(b - b'0'));
     }
-    let days = days_from_civil(y as i64, m, day);
-    let secs = days * 86_400 + h as i64 * 3600 + mi as i64 * 60 + sec as i64 - offset_s;
-    Ok(secs * 1_000_000_000 + ns)
+    let tod = tod
+        .with()
+        .subsec_nanosecond(ns)
+        .build()
+        .map_err(|e| bad(&e.to_string()))?;
+    let ts = offset
+        .to_timestamp(date.to_datetime(tod))
+        .map_err(|e| bad(&e.to_string()))?;
+    // Years 1900 to 2100 are well within i64 nanoseconds (1677 to 2262).
+    i64::try_from(ts.as_nanosecond()).map_err(|_| bad("out of range"))
 }
 
 /// A non-negative integer of 1 to `max_digits` digits (4 for years allows 1 to 9999).
-fn num(s: &str, max_digits: usize) -> Option<u32> {
+fn num(s: &str, max_digits: usize) -> Option<i16> {
     if s.is_empty() || s.len() > max_digits || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
-}
-
-fn is_leap(y: u32) -> bool {
-    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
-}
-
-fn days_in_month(y: u32, m: u32) -> u32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -368,9 +368,8 @@ mod tests {
             block_tokens: bt,
             materialize_blocks: true,
         };
-        let dir = std::env::temp_dir().join(format!("bw-emit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("workload.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("workload.jsonl");
         let st = write(&path, &WorkloadHeader::open_loop("mooncake"), &planned, &m).unwrap();
         assert_eq!(st.requests, 1700);
         let wl = bench_types::workload::read(&path).unwrap();
@@ -384,7 +383,6 @@ mod tests {
             assert_eq!(r.prompt.as_deref(), Some(want.as_str()));
             assert_eq!(r.prompt_length, Some(p.len));
         }
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

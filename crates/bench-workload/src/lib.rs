@@ -83,7 +83,7 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, WorkloadError> {
     let mut tok: Option<Tokenizer> = None;
     let mut tokenizer = || -> Result<Tokenizer, WorkloadError> {
         if tok.is_none() {
-            tok = Some(Tokenizer::load(&cfg.tokenizer)?);
+            tok = Some(Tokenizer::open(&cfg.tokenizer)?);
         }
         Ok(tok.clone().expect("just loaded"))
     };
@@ -182,7 +182,7 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, WorkloadError> {
     if w.kind == WorkloadType::Mooncake && !w.mooncake.materialize {
         header.prompt_blocks = Some(BlockSpec {
             generator: bench_text::BLOCK_GENERATOR.into(),
-            tokenizer: cfg.tokenizer.clone(),
+            tokenizer: cfg.tokenizer.to_string(),
             seed: cfg.seed,
             block_tokens: w.mooncake.block_tokens,
         });

@@ -147,17 +147,18 @@ pub(crate) fn generate(cfg: &Config) -> Result<Generated, WorkloadError> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str, text: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("bw-mc-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join(name);
+    /// `text` written to a file named `name` in a fresh temporary directory (kept alive by
+    /// the returned guard).
+    fn tmp(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(name);
         std::fs::write(&p, text).unwrap();
-        p
+        (d, p)
     }
 
     #[test]
     fn reads_rows_and_checks_block_counts() {
-        let p = tmp(
+        let (_d, p) = tmp(
             "ok.jsonl",
             "{\"timestamp\": 0, \"input_length\": 513, \"output_length\": 5, \"hash_ids\": [0, 1]}\n{\"timestamp\": 3000.5, \"input_length\": 512, \"output_length\": 1, \"hash_ids\": [0]}",
         );
@@ -192,7 +193,7 @@ mod tests {
                 "bad.jsonl:2: ",
             ),
         ] {
-            let p = tmp("bad.jsonl", text);
+            let (_d, p) = tmp("bad.jsonl", text);
             let e = read(&p, 512).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
         }

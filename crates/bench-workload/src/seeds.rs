@@ -12,15 +12,14 @@ pub(crate) const PICK: u64 = 4;
 /// Generated prompt text (one sub-stream per request index).
 pub(crate) const TEXT: u64 = 5;
 
-/// SplitMix64 of `seed` combined with `stream`.
+/// `seed` combined with `stream` (SplitMix64's mixing).
 pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
-    let mut z = seed
-        ^ stream
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use bench_text::seed::{GOLDEN, mix64};
+    mix64(
+        seed ^ stream
+            .wrapping_mul(GOLDEN)
+            .wrapping_add(0xD1B5_4A32_D192_ED03),
+    )
 }
 
 /// A seeded RNG for `stream`.

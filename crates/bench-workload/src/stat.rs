@@ -15,7 +15,6 @@
 //!   (or s, when below 10^11). Empty, `undefined`, `null` and `NaN` cells are missing values
 //!   (rate 0; a window with requests but no percentiles is an error).
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use bench_config::Config;
@@ -25,7 +24,7 @@ use rand::RngExt;
 
 use crate::WorkloadError;
 use crate::arrivals::{Process, RateCurve};
-use crate::csv::{self, CsvFile, err};
+use crate::csv::{self, CsvFile, StringRecord, err};
 use crate::datetime;
 use crate::plan::{Demand, Generated, Want};
 use crate::quantiles::{Quantiles, percentile_column};
@@ -45,11 +44,11 @@ struct LengthFile {
     lines: Vec<usize>,
 }
 
-/// A file's header row: its line, the column names, and the data lines after it.
-struct Header<'a> {
+/// A file's header row: its line, the column names, and the data records after it.
+struct Header {
     line: usize,
     names: Vec<String>,
-    rows: Vec<(usize, &'a str)>,
+    rows: Vec<(usize, StringRecord)>,
 }
 
 struct Traffic {
@@ -218,18 +217,16 @@ fn time(path: &Path, line: usize, cell: &str) -> Result<i64, FormatError> {
 }
 
 /// The header row of `f` (must not look like data) and the rows after it.
-fn header<'a>(path: &Path, f: &'a CsvFile) -> Result<Header<'a>, FormatError> {
-    let mut lines: Vec<(usize, &str)> = f.lines().collect();
-    if lines.is_empty() {
+fn header(path: &Path, f: &CsvFile) -> Result<Header, FormatError> {
+    let mut rows = f.records(path).collect::<Result<Vec<_>, _>>()?;
+    if rows.is_empty() {
         return Err(err(
             path,
             0,
             "empty file (expected a header row and one row per window)",
         ));
     }
-    let (hl, h) = lines.remove(0);
-    let mut cells = Vec::new();
-    csv::fields(h, &mut cells).map_err(|e| err(path, hl, e))?;
+    let (hl, cells) = rows.remove(0);
     let names: Vec<String> = cells.iter().map(|c| c.trim().to_string()).collect();
     if names.iter().any(|n| n.parse::<f64>().is_ok()) {
         return Err(err(path, hl, "expected a header row (\"Time\",...) first"));
@@ -237,7 +234,7 @@ fn header<'a>(path: &Path, f: &'a CsvFile) -> Result<Header<'a>, FormatError> {
     Ok(Header {
         line: hl,
         names,
-        rows: lines,
+        rows,
     })
 }
 
@@ -252,11 +249,11 @@ fn read_traffic(
         names,
         rows: lines,
     } = header(path, f)?;
-    let cow: Vec<Cow<str>> = names.iter().map(|n| Cow::Borrowed(n.as_str())).collect();
-    let tcol = csv::column(&cow, "Time").unwrap_or(0);
+    let cols = || names.iter().map(String::as_str);
+    let tcol = csv::column(cols(), "Time").unwrap_or(0);
     let rcol = match (rate_column, flavour) {
-        (Some(name), _) => csv::column(&cow, name),
-        (None, StatTraceType::Maas) => csv::column(&cow, "Total"),
+        (Some(name), _) => csv::column(cols(), name),
+        (None, StatTraceType::Maas) => csv::column(cols(), "Total"),
         (None, StatTraceType::Cloudide) => (0..names.len()).find(|&i| i != tcol),
     }
     .ok_or_else(|| {
@@ -271,9 +268,7 @@ fn read_traffic(
         rates: Vec::new(),
         missing: 0,
     };
-    let mut cells = Vec::new();
-    for (line, l) in lines {
-        csv::fields(l, &mut cells).map_err(|e| err(path, line, e))?;
+    for (line, cells) in lines {
         if cells.len() != names.len() {
             return Err(err(
                 path,
@@ -324,8 +319,7 @@ fn read_lengths(
         names,
         rows: lines,
     } = header(path, f)?;
-    let cow: Vec<Cow<str>> = names.iter().map(|n| Cow::Borrowed(n.as_str())).collect();
-    let tcol = csv::column(&cow, "Time").unwrap_or(0);
+    let tcol = csv::column(names.iter().map(String::as_str), "Time").unwrap_or(0);
     let pcols: Vec<(usize, f64)> = names
         .iter()
         .enumerate()
@@ -355,9 +349,7 @@ fn read_lengths(
     }
     let mut out = Vec::with_capacity(lines.len());
     let mut line_nos = Vec::with_capacity(lines.len());
-    let mut cells = Vec::new();
-    for ((line, l), row) in lines.into_iter().zip(traffic) {
-        csv::fields(l, &mut cells).map_err(|e| err(path, line, e))?;
+    for ((line, cells), row) in lines.into_iter().zip(traffic) {
         if cells.len() != names.len() {
             return Err(err(
                 path,

@@ -268,10 +268,7 @@ pub fn specs(a: &Analysis, s: &Summary, ts: &TimeSeries) -> Vec<Chart> {
         out.push(g);
     }
     for p in &s.pairs {
-        let (Some(xs), Some(ys)) = (distributions::field(a, &p.x), distributions::field(a, &p.y))
-        else {
-            continue;
-        };
+        let (xs, ys) = (distributions::field(a, p.x), distributions::field(a, p.y));
         let rows: Vec<usize> = a
             .measured
             .iter()
@@ -288,13 +285,12 @@ pub fn specs(a: &Analysis, s: &Summary, ts: &TimeSeries) -> Vec<Chart> {
             .iter()
             .filter_map(|b| b.y.p50.map(|m| ((b.lo + b.hi) / 2.0, m)))
             .collect();
-        let unit = |f: &str| distributions::field_unit(f);
         out.push(chart(
             &format!("pair_{}_vs_{}", p.x, p.y),
             format!("{} vs {} ({} requests{})", p.y, p.x, rows.len(), if step > 1 { format!(", 1 in {step} drawn") } else { String::new() }),
             "Each dot is a measured request; the line is the median of y in equal-width bins of x (the pairs table).",
             WIDE,
-            Spec::Scatter { x_desc: format!("{} ({})", p.x, unit(&p.x)), y_desc: format!("{} ({})", p.y, unit(&p.y)), points, median },
+            Spec::Scatter { x_desc: format!("{} ({})", p.x, p.x.unit()), y_desc: format!("{} ({})", p.y, p.y.unit()), points, median },
         ));
     }
     out

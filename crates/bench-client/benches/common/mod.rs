@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bench_client::testkit::{End, Reply, TestServer};
 use bench_config::client::Api;
+use bench_testkit::{End, Reply, TestServer};
 use bench_types::{Workload, WorkloadEntry, WorkloadRequest};
 
 /// Pins the calling thread (and the threads it starts later) to `cpu`, when the machine has it.
@@ -68,7 +68,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(tokens: usize, ttft_ms: u64, interval_ms: u64) -> Server {
-        let port = bench_client::testkit::closed_port();
+        let port = bench_testkit::closed_port();
         let exe = std::env::current_exe().expect("exe");
         let two = std::thread::available_parallelism()
             .map(|n| n.get() >= 2)

@@ -7,7 +7,6 @@
 
 pub mod aibrix;
 pub mod parquet_out;
-pub mod schema;
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -19,13 +18,12 @@ use std::time::{Duration, Instant};
 use bench_config::client::Api;
 use bench_text::Tokenizer;
 use bench_types::RequestStatus;
-use bench_types::record::meta;
+use bench_types::record::{RequestRecord, StatusCounts, meta, schema};
 use parquet::file::metadata::KeyValue;
 
 use crate::outcome::Outcome;
 use crate::plan::Plan;
 use parquet_out::ParquetOut;
-use schema::Row;
 
 /// Messages to the writer.
 #[derive(Debug)]
@@ -69,8 +67,8 @@ pub struct WriterStats {
     pub rows: u64,
     /// Warmup rows.
     pub warmup: u64,
-    /// Non-warmup rows by status, in [`RequestStatus::ALL`] order.
-    pub by_status: [u64; 6],
+    /// Non-warmup rows by status.
+    pub by_status: StatusCounts,
     /// Dispatch lags (sent - scheduled) of sent, non-warmup requests, sorted.
     pub lags_ns: Vec<i64>,
     /// Client-counted output tokens of ok requests.
@@ -88,12 +86,11 @@ struct State {
     cfg: WriterConfig,
     out: ParquetOut,
     aibrix: Option<BufWriter<std::fs::File>>,
-    schema: arrow::datatypes::SchemaRef,
-    pending: Vec<Row>,
+    pending: Vec<RequestRecord>,
     shift: Option<i64>,
     anchor_unix_ns: i64,
     /// AIBrix lines waiting for the anchor.
-    early: Vec<(Box<Outcome>, Row)>,
+    early: Vec<(Box<Outcome>, RequestRecord)>,
     /// Per session: prompt + reply tokens of its completed turns.
     sessions: HashMap<u64, u64>,
     sep_tokens: u32,
@@ -105,8 +102,7 @@ pub type WriterHandle = std::thread::JoinHandle<Result<WriterStats, String>>;
 
 /// Starts the writer thread. The output file is created before this returns.
 pub fn spawn(cfg: WriterConfig) -> Result<(Sender<Msg>, WriterHandle), String> {
-    let schema = schema::schema();
-    let out = ParquetOut::create(&cfg.path, &schema, cfg.kv.clone())?;
+    let out = ParquetOut::create(&cfg.path, cfg.kv.clone())?;
     let aibrix = match &cfg.aibrix_path {
         Some(p) => Some(BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -119,7 +115,6 @@ pub fn spawn(cfg: WriterConfig) -> Result<(Sender<Msg>, WriterHandle), String> {
         cfg,
         out,
         aibrix,
-        schema,
         pending: Vec::new(),
         shift: None,
         anchor_unix_ns: 0,
@@ -198,7 +193,7 @@ impl State {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = schema::to_batch(&self.schema, &self.pending, self.shift.unwrap_or(0))
+        let batch = schema::to_batch(&self.pending, self.shift.unwrap_or(0))
             .map_err(|e| format!("building records: {e}"))?;
         self.out.write(&batch)?;
         self.pending.clear();
@@ -245,26 +240,26 @@ impl State {
             }
         }
         let sent_any = o.sent.is_some();
-        let row = Row {
-            id: o.id,
-            session: o.session,
+        let row = RequestRecord {
+            request_id: o.id,
+            session_id: o.session,
             turn: o.turn,
             warmup: o.warmup,
             status: o.status,
             http_status: o.http_status,
             error: o.error.clone(),
-            scheduled: o.scheduled,
-            ready: o.ready,
-            sent: o.sent,
-            connected: o.connected,
-            first_byte: o.first_byte,
-            first_token: o.first_token,
-            end: o.end,
-            chunks: o.chunks.clone(),
+            scheduled_ns: o.scheduled,
+            ready_ns: o.ready,
+            sent_ns: o.sent,
+            connect_ns: o.connected,
+            first_byte_ns: o.first_byte,
+            first_token_ns: o.first_token,
+            end_ns: o.end,
+            chunk_ns: o.chunks.clone(),
             prompt_tokens,
             output_tokens: if sent_any { Some(output_tokens) } else { None },
-            usage_prompt: o.usage_prompt,
-            usage_output: o.usage_output,
+            usage_prompt_tokens: o.usage_prompt,
+            usage_output_tokens: o.usage_output,
             max_tokens: o.max_tokens,
             finish_reason: o.finish_reason.clone(),
             stream: o.stream,
@@ -278,11 +273,7 @@ impl State {
         if o.warmup {
             self.stats.warmup += 1;
         } else {
-            let k = RequestStatus::ALL
-                .iter()
-                .position(|s| *s == o.status)
-                .unwrap_or(0);
-            self.stats.by_status[k] += 1;
+            self.stats.by_status.add(o.status);
             if let Some(sent) = o.sent {
                 self.stats.lags_ns.push(sent - o.scheduled);
             }
@@ -301,7 +292,7 @@ impl State {
         Ok(())
     }
 
-    fn aibrix_line(&mut self, o: &Outcome, row: &Row) -> Result<(), String> {
+    fn aibrix_line(&mut self, o: &Outcome, row: &RequestRecord) -> Result<(), String> {
         let shift = self.shift.unwrap_or(0);
         let unix = self.anchor_unix_ns;
         if let Some(a) = self.aibrix.as_mut() {

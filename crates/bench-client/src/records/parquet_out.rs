@@ -19,15 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use bench_types::record::schema::{schema, writer_properties};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
-
-use super::schema::TIME_COLUMNS;
+use parquet::file::properties::WriterProperties;
 
 /// The incremental Parquet writer.
 pub struct ParquetOut {
@@ -62,7 +58,8 @@ fn err(path: &Path, e: impl std::fmt::Display) -> String {
 impl ParquetOut {
     /// Starts the live file next to `path` (removing an older `path`, so a stale file from an
     /// earlier run is never mistaken for this one's).
-    pub fn create(path: &Path, schema: &SchemaRef, kv: Vec<KeyValue>) -> Result<Self, String> {
+    pub fn create(path: &Path, kv: Vec<KeyValue>) -> Result<Self, String> {
+        let schema = &schema();
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path
             .file_name()
@@ -75,27 +72,11 @@ impl ParquetOut {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(path, e)),
         }
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid zstd level"),
-            ))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_offset_index_disabled(true)
-            .set_max_row_group_row_count(None)
-            .set_created_by(
-                concat!("bench-client ", env!("CARGO_PKG_VERSION"), " (parquet-rs)").into(),
-            );
-        for c in TIME_COLUMNS {
-            let p = if c == bench_types::record::columns::CHUNK_NS {
-                ColumnPath::new(vec![c.into(), "list".into(), "item".into()])
-            } else {
-                ColumnPath::from(c)
-            };
-            props = props
-                .set_column_dictionary_enabled(p.clone(), false)
-                .set_column_encoding(p, Encoding::DELTA_BINARY_PACKED);
-        }
-        let props = props.build();
+        let props = writer_properties(concat!(
+            "bench-client ",
+            env!("CARGO_PKG_VERSION"),
+            " (parquet-rs)"
+        ));
         let file = File::create(&live_path).map_err(|e| err(&live_path, e))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))
             .map_err(|e| err(&live_path, e))?;
@@ -214,35 +195,26 @@ impl Drop for ParquetOut {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::schema::{Row, schema, to_batch};
-    use crate::testkit::read_records;
     use bench_types::RequestStatus;
+    use bench_types::record::RequestRecord;
+    use bench_types::record::read::read_rows as read_records;
+    use bench_types::record::schema::to_batch;
 
-    fn row(id: u64, chunks: usize) -> Row {
-        Row {
-            id,
-            session: None,
-            turn: None,
-            warmup: false,
-            status: RequestStatus::Ok,
+    fn row(id: u64, chunks: usize) -> RequestRecord {
+        RequestRecord {
             http_status: Some(200),
-            error: None,
-            scheduled: 1_000 + id as i64,
-            ready: Some(1_100),
-            sent: Some(1_200),
-            connected: None,
-            first_byte: Some(1_300),
-            first_token: Some(1_400),
-            end: Some(2_000),
-            chunks: (0..chunks as i64).map(|c| 1_400 + c).collect(),
+            ready_ns: Some(1_100),
+            sent_ns: Some(1_200),
+            first_byte_ns: Some(1_300),
+            first_token_ns: Some(1_400),
+            end_ns: Some(2_000),
+            chunk_ns: (0..chunks as i64).map(|c| 1_400 + c).collect(),
             prompt_tokens: Some(3),
             output_tokens: Some(chunks as u32),
-            usage_prompt: None,
-            usage_output: None,
             max_tokens: Some(8),
             finish_reason: Some("length".into()),
             stream: true,
-            output_text: None,
+            ..RequestRecord::new(id, 1_000 + id as i64, RequestStatus::Ok)
         }
     }
 
@@ -253,19 +225,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("requests.parquet");
         std::fs::write(&path, b"stale file from an earlier run").unwrap();
-        let s = schema();
         let kv = vec![KeyValue::new("bench.test".to_string(), "1".to_string())];
-        let mut out = ParquetOut::create(&path, &s, kv).unwrap();
+        let mut out = ParquetOut::create(&path, kv).unwrap();
         assert!(!path.exists(), "an earlier run's file is removed at start");
         let mut id = 0;
         for flush in 1..=4u64 {
-            let rows: Vec<Row> = (0..50)
+            let rows: Vec<RequestRecord> = (0..50)
                 .map(|_| {
                     id += 1;
                     row(id, (id % 7) as usize)
                 })
                 .collect();
-            out.write(&to_batch(&s, &rows, 1_000).unwrap()).unwrap();
+            out.write(&to_batch(&rows, 1_000).unwrap()).unwrap();
             out.snapshot(&[KeyValue::new(
                 "bench.complete".to_string(),
                 "false".to_string(),
@@ -283,18 +254,17 @@ mod tests {
         }
         // One more batch written but not snapshotted, then the writer is dropped (as in a crash
         // after the write): the file still holds the 4 snapshotted row groups.
-        out.write(&to_batch(&s, &[row(999, 3)], 0).unwrap())
-            .unwrap();
+        out.write(&to_batch(&[row(999, 3)], 0).unwrap()).unwrap();
         drop(out);
         let (back, _) = read_records(&path).unwrap();
         assert_eq!(back.len(), 200);
         assert!(!d.path().join(".requests.parquet.live").exists());
 
-        let mut out = ParquetOut::create(&path, &s, vec![]).unwrap();
-        out.write(&to_batch(&s, &[row(1, 2), row(2, 0)], 0).unwrap())
+        let mut out = ParquetOut::create(&path, vec![]).unwrap();
+        out.write(&to_batch(&[row(1, 2), row(2, 0)], 0).unwrap())
             .unwrap();
         out.snapshot(&[]).unwrap();
-        out.write(&to_batch(&s, &[row(3, 5)], 0).unwrap()).unwrap();
+        out.write(&to_batch(&[row(3, 5)], 0).unwrap()).unwrap();
         assert_eq!(
             out.finish(&[KeyValue::new(
                 "bench.complete".to_string(),

@@ -1,0 +1,221 @@
+//! The verdict: what a reader must know first, before any latency figure. Failures lead (with
+//! the most common error), then how much of the run the figures cover, then whether the client
+//! itself held up (schedule lag, CPU starvation), then token counts that disagree.
+
+use std::collections::HashMap;
+
+use bench_types::manifest::Stage;
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::Analysis;
+use crate::load::Status;
+use crate::summary::{ClientHealth, Counts, Tokens};
+
+/// How the run went, in one word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every sent request succeeded and nothing below needs a second look.
+    #[default]
+    Ok,
+    /// The figures hold, but something needs reading: some failures, few requests measured,
+    /// the client lagging or starved of CPU, token counts that disagree.
+    Warning,
+    /// Most requests failed, or none succeeded: the latency figures describe (almost) nothing.
+    Failed,
+}
+
+impl Outcome {
+    /// `OK`, `WARNING`, `FAILED`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "OK",
+            Outcome::Warning => "WARNING",
+            Outcome::Failed => "FAILED",
+        }
+    }
+}
+
+/// summary.json's `verdict`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The overall outcome.
+    pub outcome: Outcome,
+    /// Findings, most important first; the first is the headline.
+    pub lines: Vec<String>,
+    /// The most common error message of the failed requests, with its count.
+    pub top_error: Option<TopError>,
+}
+
+/// The most common error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TopError {
+    /// The message as recorded.
+    pub message: String,
+    /// Failed requests that ended with it.
+    pub count: u64,
+}
+
+/// Below this share of measured requests, the figures cover too little of the run to stand
+/// for it without saying so.
+const MEASURED_SHARE: f64 = 0.5;
+/// The dispatch thread waiting for a CPU longer than this share of the run (and at least
+/// [`CPU_WAIT_MIN_MS`]) means the client was starved: its send and receive times are late.
+const CPU_WAIT_SHARE: f64 = 0.02;
+/// See [`CPU_WAIT_SHARE`].
+const CPU_WAIT_MIN_MS: f64 = 100.0;
+/// Client and server output token totals further apart than this are worth a line.
+const TOKEN_GAP: f64 = 0.01;
+
+fn top_error(a: &Analysis) -> Option<TopError> {
+    let r = &a.rec;
+    let mut by: HashMap<&str, u64> = HashMap::new();
+    for i in 0..r.rows {
+        let failed = matches!(r.status[i], Status::Known(s) if s.is_failure());
+        if failed && !r.warmup[i] {
+            *by.entry(r.error[i].as_deref().unwrap_or("(no message)"))
+                .or_default() += 1;
+        }
+    }
+    by.into_iter()
+        .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(x.0)))
+        .map(|(m, n)| TopError {
+            message: m.to_string(),
+            count: n,
+        })
+}
+
+/// A message shortened for one line.
+fn short(m: &str) -> String {
+    let m = m.replace(['\n', '\r'], " ");
+    if m.chars().count() > 160 {
+        format!("{}...", m.chars().take(160).collect::<String>())
+    } else {
+        m
+    }
+}
+
+/// The client's CPU wait from the manifest's client stage: (wait ms, share of the run).
+fn cpu_wait(a: &Analysis) -> Option<(f64, f64)> {
+    let stats = &a.manifest.as_ref()?.stage(Stage::Client)?.stats;
+    let get = |k: &str| stats.get(k).and_then(|v| v.as_f64());
+    let wait = get("dispatch_thread_cpu_wait_ms")?;
+    let busy = get("dispatch_thread_cpu_ms").unwrap_or(0.0);
+    let span_ms = (get("elapsed_s").unwrap_or(0.0) * 1000.0)
+        .max(busy + wait)
+        .max(1.0);
+    Some((wait, wait / span_ms))
+}
+
+/// The verdict of a run whose counts, client health and token totals are computed.
+pub fn judge(a: &Analysis, c: &Counts, health: &mut ClientHealth, t: &Tokens) -> Verdict {
+    let mut v = Verdict {
+        top_error: top_error(a),
+        ..Verdict::default()
+    };
+    let sent = c.ok + c.failed + c.cancelled + c.unknown_status;
+    let requests = c.rows - c.warmup;
+    let warn = |v: &mut Verdict, line: String| {
+        if v.outcome == Outcome::Ok {
+            v.outcome = Outcome::Warning;
+        }
+        v.lines.push(line);
+    };
+    let top = v
+        .top_error
+        .as_ref()
+        .map(|e| {
+            format!(
+                "; most common error ({} of them): {}",
+                e.count,
+                short(&e.message)
+            )
+        })
+        .unwrap_or_default();
+    if sent == 0 {
+        v.outcome = Outcome::Failed;
+        v.lines.push(format!(
+            "no request was sent ({requests} in the workload, {} not sent)",
+            c.not_sent
+        ));
+    } else if c.ok == 0 || c.failed as f64 > a.cfg.max_error_rate * sent as f64 {
+        v.outcome = Outcome::Failed;
+        v.lines.push(format!(
+            "{} of {sent} sent requests failed ({} http, {} timeout, {} transport; more than analysis.max_error_rate = {}){top}",
+            c.failed, c.http_error, c.timeout, c.transport_error, a.cfg.max_error_rate
+        ));
+    } else if c.failed > 0 {
+        warn(
+            &mut v,
+            format!(
+                "{} of {sent} sent requests failed ({} http, {} timeout, {} transport){top}",
+                c.failed, c.http_error, c.timeout, c.transport_error
+            ),
+        );
+    }
+    if requests > 0
+        && (c.measured as f64) < MEASURED_SHARE * requests as f64
+        && v.outcome != Outcome::Failed
+    {
+        let mut left = Vec::new();
+        for (n, what) in [
+            (c.cancelled, "cancelled"),
+            (c.not_sent, "not sent"),
+            (c.failed, "failed"),
+        ] {
+            if n > 0 {
+                left.push(format!("{n} {what}"));
+            }
+        }
+        warn(
+            &mut v,
+            format!(
+                "only {} of {requests} requests are measured ({}): the latency figures cover those {} alone",
+                c.measured,
+                left.join(", "),
+                c.measured
+            ),
+        );
+    }
+    if let Some((wait_ms, share)) = cpu_wait(a)
+        && share > CPU_WAIT_SHARE
+        && wait_ms >= CPU_WAIT_MIN_MS
+    {
+        health.ok = false;
+        health.message = format!(
+            "{}; and the client's dispatch thread waited {wait_ms:.0} ms for a CPU ({:.1}% of the run): other processes held the cores, so send and receive times are late",
+            health.message,
+            share * 100.0
+        );
+    }
+    if !health.ok {
+        warn(&mut v, format!("client: {}", health.message));
+    }
+    if t.output_mismatches > 0 && t.output_usage_sum > 0.0 {
+        let gap = (t.output_client_sum - t.output_usage_sum) / t.output_usage_sum;
+        if gap.abs() > TOKEN_GAP {
+            warn(
+                &mut v,
+                format!(
+                    "tokens: the server's usage and the client's tokenizer disagree on the output of {} requests (server {:.0}, client {:.0} tokens in all, {:+.1}%): the metrics use {}; set `tokenizer` to the served model's tokenizer.json (or `tokenizer: auto`) for counts that agree",
+                    t.output_mismatches,
+                    t.output_usage_sum,
+                    t.output_client_sum,
+                    gap * 100.0,
+                    match a.cfg.token_source {
+                        bench_config::analysis::TokenSource::Usage => "the server's counts",
+                        bench_config::analysis::TokenSource::Client =>
+                            "the client's counts (analysis.token_source)",
+                    }
+                ),
+            );
+        }
+    }
+    if v.lines.is_empty() {
+        v.lines.push(format!(
+            "{} of {sent} sent requests succeeded; {}",
+            c.ok, health.message
+        ));
+    }
+    v
+}

@@ -1,0 +1,250 @@
+//! The Arrow schema of requests.parquet, the row type the client writes, and the conversion of
+//! rows to a record batch. docs/RECORDS.md lists the same columns in the same order.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Int64Builder, ListBuilder, StringBuilder, UInt16Builder, UInt32Builder,
+    UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::RequestStatus;
+use super::columns as col;
+
+/// One row of requests.parquet. Instants are ns offsets; [`to_batch`] shifts them by the
+/// difference between the clock they were taken on and the run's anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// `request_id`.
+    pub request_id: u64,
+    /// `session_id`.
+    pub session_id: Option<u64>,
+    /// `turn`.
+    pub turn: Option<u32>,
+    /// `warmup`.
+    pub warmup: bool,
+    /// `status`.
+    pub status: RequestStatus,
+    /// `http_status`.
+    pub http_status: Option<u16>,
+    /// `error`.
+    pub error: Option<String>,
+    /// `scheduled_ns`.
+    pub scheduled_ns: i64,
+    /// `ready_ns`.
+    pub ready_ns: Option<i64>,
+    /// `sent_ns`.
+    pub sent_ns: Option<i64>,
+    /// `connect_ns`.
+    pub connect_ns: Option<i64>,
+    /// `first_byte_ns`.
+    pub first_byte_ns: Option<i64>,
+    /// `first_token_ns`.
+    pub first_token_ns: Option<i64>,
+    /// `end_ns`.
+    pub end_ns: Option<i64>,
+    /// `chunk_ns`.
+    pub chunk_ns: Vec<i64>,
+    /// `prompt_tokens`.
+    pub prompt_tokens: Option<u32>,
+    /// `output_tokens`.
+    pub output_tokens: Option<u32>,
+    /// `usage_prompt_tokens`.
+    pub usage_prompt_tokens: Option<u32>,
+    /// `usage_output_tokens`.
+    pub usage_output_tokens: Option<u32>,
+    /// `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// `finish_reason`.
+    pub finish_reason: Option<String>,
+    /// `stream`.
+    pub stream: bool,
+    /// `output_text`.
+    pub output_text: Option<String>,
+}
+
+impl RequestRecord {
+    /// A row with nothing but its id, schedule and status.
+    pub fn new(request_id: u64, scheduled_ns: i64, status: RequestStatus) -> Self {
+        RequestRecord {
+            request_id,
+            session_id: None,
+            turn: None,
+            warmup: false,
+            status,
+            http_status: None,
+            error: None,
+            scheduled_ns,
+            ready_ns: None,
+            sent_ns: None,
+            connect_ns: None,
+            first_byte_ns: None,
+            first_token_ns: None,
+            end_ns: None,
+            chunk_ns: Vec::new(),
+            prompt_tokens: None,
+            output_tokens: None,
+            usage_prompt_tokens: None,
+            usage_output_tokens: None,
+            max_tokens: None,
+            finish_reason: None,
+            stream: false,
+            output_text: None,
+        }
+    }
+}
+
+fn chunk_item() -> Field {
+    Field::new("item", DataType::Int64, false)
+}
+
+/// The schema, in column order.
+pub fn schema() -> SchemaRef {
+    let ns = |name: &str, nullable| Field::new(name, DataType::Int64, nullable);
+    Arc::new(Schema::new(vec![
+        Field::new(col::REQUEST_ID, DataType::UInt64, false),
+        Field::new(col::SESSION_ID, DataType::UInt64, true),
+        Field::new(col::TURN, DataType::UInt32, true),
+        Field::new(col::WARMUP, DataType::Boolean, false),
+        Field::new(col::STATUS, DataType::Utf8, false),
+        Field::new(col::HTTP_STATUS, DataType::UInt16, true),
+        Field::new(col::ERROR, DataType::Utf8, true),
+        ns(col::SCHEDULED_NS, false),
+        ns(col::READY_NS, true),
+        ns(col::SENT_NS, true),
+        ns(col::CONNECT_NS, true),
+        ns(col::FIRST_BYTE_NS, true),
+        ns(col::FIRST_TOKEN_NS, true),
+        ns(col::END_NS, true),
+        Field::new(col::CHUNK_NS, DataType::List(Arc::new(chunk_item())), false),
+        Field::new(col::PROMPT_TOKENS, DataType::UInt32, true),
+        Field::new(col::OUTPUT_TOKENS, DataType::UInt32, true),
+        Field::new(col::USAGE_PROMPT_TOKENS, DataType::UInt32, true),
+        Field::new(col::USAGE_OUTPUT_TOKENS, DataType::UInt32, true),
+        Field::new(col::MAX_TOKENS, DataType::UInt32, true),
+        Field::new(col::FINISH_REASON, DataType::Utf8, true),
+        Field::new(col::STREAM, DataType::Boolean, false),
+        Field::new(col::OUTPUT_TEXT, DataType::Utf8, true),
+    ]))
+}
+
+/// Names of the Int64 time columns (delta-encoded in Parquet).
+pub const TIME_COLUMNS: [&str; 8] = [
+    col::SCHEDULED_NS,
+    col::READY_NS,
+    col::SENT_NS,
+    col::CONNECT_NS,
+    col::FIRST_BYTE_NS,
+    col::FIRST_TOKEN_NS,
+    col::END_NS,
+    col::CHUNK_NS,
+];
+
+/// How requests.parquet is encoded: zstd level 3, the time columns delta-encoded without a
+/// dictionary (increasing nanosecond stamps compress to a few bits each), chunk statistics only.
+pub fn writer_properties(created_by: &str) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_offset_index_disabled(true)
+        .set_max_row_group_row_count(None)
+        .set_created_by(created_by.to_string());
+    for c in TIME_COLUMNS {
+        let p = if c == col::CHUNK_NS {
+            ColumnPath::new(vec![c.into(), "list".into(), "item".into()])
+        } else {
+            ColumnPath::from(c)
+        };
+        props = props
+            .set_column_dictionary_enabled(p.clone(), false)
+            .set_column_encoding(p, Encoding::DELTA_BINARY_PACKED);
+    }
+    props.build()
+}
+
+/// `rows` as a batch of [`schema`], every instant shifted by `-shift`.
+pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let mut id = UInt64Builder::with_capacity(n);
+    let mut session = UInt64Builder::with_capacity(n);
+    let mut turn = UInt32Builder::with_capacity(n);
+    let mut warmup = BooleanBuilder::with_capacity(n);
+    let mut status = StringBuilder::with_capacity(n, n * 4);
+    let mut http = UInt16Builder::with_capacity(n);
+    let mut error = StringBuilder::new();
+    let mut times: Vec<Int64Builder> = (0..7).map(|_| Int64Builder::with_capacity(n)).collect();
+    let total_chunks: usize = rows.iter().map(|r| r.chunk_ns.len()).sum();
+    let mut chunks =
+        ListBuilder::new(Int64Builder::with_capacity(total_chunks)).with_field(chunk_item());
+    let mut u32s: Vec<UInt32Builder> = (0..5).map(|_| UInt32Builder::with_capacity(n)).collect();
+    let mut finish = StringBuilder::new();
+    let mut stream = BooleanBuilder::with_capacity(n);
+    let mut text = StringBuilder::new();
+    let s = |v: Option<i64>| v.map(|t| t - shift);
+    for r in rows {
+        id.append_value(r.request_id);
+        session.append_option(r.session_id);
+        turn.append_option(r.turn);
+        warmup.append_value(r.warmup);
+        status.append_value(r.status.as_str());
+        http.append_option(r.http_status);
+        error.append_option(r.error.as_deref());
+        times[0].append_value(r.scheduled_ns - shift);
+        for (b, v) in times[1..].iter_mut().zip([
+            r.ready_ns,
+            r.sent_ns,
+            r.connect_ns,
+            r.first_byte_ns,
+            r.first_token_ns,
+            r.end_ns,
+        ]) {
+            b.append_option(s(v));
+        }
+        chunks
+            .values()
+            .extend(r.chunk_ns.iter().map(|&c| Some(c - shift)));
+        chunks.append(true);
+        for (b, v) in u32s.iter_mut().zip([
+            r.prompt_tokens,
+            r.output_tokens,
+            r.usage_prompt_tokens,
+            r.usage_output_tokens,
+            r.max_tokens,
+        ]) {
+            b.append_option(v);
+        }
+        finish.append_option(r.finish_reason.as_deref());
+        stream.append_value(r.stream);
+        text.append_option(r.output_text.as_deref());
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(session.finish()),
+        Arc::new(turn.finish()),
+        Arc::new(warmup.finish()),
+        Arc::new(status.finish()),
+        Arc::new(http.finish()),
+        Arc::new(error.finish()),
+    ];
+    cols.extend(
+        times
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
+    cols.push(Arc::new(chunks.finish()));
+    cols.extend(
+        u32s.into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
+    cols.push(Arc::new(finish.finish()));
+    cols.push(Arc::new(stream.finish()));
+    cols.push(Arc::new(text.finish()));
+    RecordBatch::try_new(schema(), cols)
+}

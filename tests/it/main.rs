@@ -1,0 +1,12 @@
+//! End-to-end tests: the bench binary run the way a user runs it.
+//!
+//! One test binary per crate: each file below was a test binary of its own, and each linked
+//! every dependency again.
+
+mod cli;
+mod common;
+mod interrupt;
+mod pipeline;
+mod real_traces;
+mod serve;
+mod snapshots_cli;
