@@ -153,3 +153,85 @@ fn missing_config_file_and_bad_yaml_exit_2_naming_the_file() {
     assert!(err.contains("bad.yaml:"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
 }
+
+/// A preset extends config.yaml (`base:`) and its relative paths are relative to it, so it
+/// works from any working directory and keeps the default SLOs.
+#[test]
+fn presets_work_from_any_directory_and_keep_the_base_settings() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let preset =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/workload/synthetic.yaml");
+    let o = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--show-config", "--config", preset.to_str().unwrap()])
+        .current_dir(elsewhere.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_yaml::Value = serde_yaml::from_str(&text(&o.stdout)).unwrap();
+    let traffic = v["workload"]["synthetic"]["traffic_file"].as_str().unwrap();
+    assert!(std::path::Path::new(traffic).is_file(), "{traffic}");
+    assert_eq!(
+        v["analysis"]["slo"]["ttft_ms"].as_f64(),
+        Some(2000.0),
+        "from config.yaml"
+    );
+    assert_eq!(v["name"].as_str(), Some("workload-synthetic"));
+}
+
+/// Every run gets its own directory and `output/latest`; a finished run is not overwritten
+/// without --force; `--stage analysis` alone continues the latest run.
+#[test]
+fn runs_get_their_own_directories_and_finished_ones_are_kept() {
+    let work = tempfile::tempdir().unwrap();
+    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.yaml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bench"))
+            .args(["-q", "--config", cfg.to_str().unwrap()])
+            .args([
+                "--rate",
+                "20",
+                "--num-requests",
+                "6",
+                "--output-tokens",
+                "4",
+            ])
+            .args(args)
+            .current_dir(work.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--name", "first"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = work.path().join("output");
+    let dirs: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let first = dirs
+        .iter()
+        .find(|d| d.starts_with("first-"))
+        .expect("first-<time>");
+    let latest = std::fs::read_link(out.join("latest")).unwrap();
+    assert_eq!(latest.to_str(), Some(first.as_str()));
+    assert!(out.join(first).join("summary.json").is_file());
+    // the same directory again: refused, then allowed with --force
+    let dir = out.join(first);
+    let o = run(&["-o", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("holds a finished run") && err.contains("--force"),
+        "{err}"
+    );
+    let o = run(&["-o", dir.to_str().unwrap(), "--force"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // analysis alone continues output/latest
+    let o = run(&["--stage", "analysis"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(&format!(
+        "bench analysis: {}",
+        dir.canonicalize().unwrap().display()
+    )));
+}

@@ -4,35 +4,48 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
+/// Runs every stage into `run` with `kv` overrides, sends `signal` (`-INT`, `-TERM`) `after`
+/// the client has started writing records, and returns how the process ended.
+fn signal_mid_run(
+    run: &std::path::Path,
+    kv: &[&str],
+    signal: &str,
+    after: Duration,
+) -> std::process::Output {
+    let child = bench_cmd(run, &overrides(kv))
+        .args(["--stage", "all"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !run.join("requests.parquet").exists() && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(after);
+    let kill = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn sigint_mid_run_exits_130_keeps_every_request_and_analysis_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path();
     // 30 s of traffic; interrupted after ~3 s of sending.
-    let child = bench_cmd(
+    let out = signal_mid_run(
         run,
-        &overrides(&[
+        &[
             "workload.duration_ms=30000",
             "workload.constant.target_qps=20",
             "dataset.random.num_prompts=50",
-        ]),
-    )
-    .args(["--stage", "all"])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let t0 = Instant::now();
-    while !run.join("requests.parquet").exists() && t0.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_secs(3));
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
+        ],
+        "-INT",
+        Duration::from_secs(3),
+    );
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -85,4 +98,33 @@ fn sigint_mid_run_exits_130_keeps_every_request_and_analysis_reads_it() {
     assert_eq!(s["counts"]["measured"], ok);
     let excluded = serde_json::to_string(&s["excluded"]).unwrap();
     assert!(excluded.contains("not_sent"), "{excluded}");
+}
+
+/// SIGTERM (what Kubernetes and systemd send) stops a run the same way, exit 128 + 15: every
+/// workload request has its row, and the analysis of what finished is written.
+#[test]
+fn sigterm_mid_run_exits_143_with_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let out = signal_mid_run(
+        run,
+        &[
+            "workload.duration_ms=20000",
+            "workload.constant.target_qps=20",
+            "dataset.random.num_prompts=20",
+            "client.grace_s=0.2",
+        ],
+        "-TERM",
+        Duration::from_secs(1),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let rows = read_rows(run);
+    assert_eq!(rows.len(), workload_requests(run));
+    assert!(rows.count("not_sent") > rows.len() / 2, "{:?}", rows.status);
+    assert!(run.join("summary.json").is_file());
 }

@@ -13,6 +13,7 @@ use crate::http::{Failure, Marks, Transport};
 use crate::outcome::Outcome;
 use crate::plan::Plan;
 use crate::progress::Counters;
+pub use crate::protocol::BufferBudget;
 use crate::protocol::{BodyBuilder, Collector, Prompt, assistant_message, user_message};
 use crate::records::{Msg, SESSION_SEPARATOR};
 use crate::stop::Phase;
@@ -47,6 +48,8 @@ pub struct Ctx {
     pub accounted: Vec<AtomicBool>,
     /// The writer went away (an output error): stop.
     pub writer_gone: AtomicBool,
+    /// `client.max_buffer_mib`: what the responses in flight may buffer together.
+    pub buffers: Arc<BufferBudget>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -132,7 +135,7 @@ impl Ctx {
 
 /// Sends `body` and fills in `o`: sent, response instants, text, usage, status.
 pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
-    let mut col = Collector::new(ctx.api, ctx.stream, ctx.base);
+    let mut col = Collector::new(ctx.api, ctx.stream, ctx.base).with_budget(ctx.buffers.clone());
     let mut marks = Marks::default();
     let sent = Instant::now();
     o.sent = Some(ctx.ns(sent));
@@ -152,33 +155,66 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
     };
     let now = Instant::now();
     o.connected = marks.connected.map(|t| ctx.ns(t));
+    if let Some(why) = marks.retried.take() {
+        o.retried = true;
+        o.notes.push(format!(
+            "retried once on a new connection: {why} on the first attempt"
+        ));
+    }
+    if let Some(note) = marks.unterminated.take() {
+        o.notes.push(note);
+    }
+    let timeout_s = ctx.timeout.as_secs_f64();
     let (status, error, end) = match result {
         None => (
             RequestStatus::Cancelled,
             Some("cancelled: the run was stopped while the request was in flight".to_string()),
             ctx.ns(now),
         ),
-        Some(Err(_)) => {
-            let what = match (col.status, col.first_token) {
-                (None, _) => "no response head",
-                (Some(_), None) if ctx.stream => "no token",
-                _ => "response incomplete",
-            };
+        // The stream had ended ([DONE], TGI's final event) and only the end of the body or the
+        // close was missing: it finished, at its marker.
+        Some(Err(_)) if col.success() && col.done => {
+            o.notes.push(format!(
+                "the server did not close the stream after its end marker (timed out after {timeout_s} s waiting for it): the request ends at the marker"
+            ));
+            (RequestStatus::Ok, None, col.done_at.unwrap_or(ctx.ns(now)))
+        }
+        // A finish_reason (and maybe the usage event after it) came, only [DONE] or the end of
+        // the body did not: the reply is complete.
+        Some(Err(_)) if col.success() && ctx.stream && col.finish_reason.is_some() => {
+            o.notes.push(format!(
+                "the stream sent its finish_reason but not its end ([DONE] or the end of the body) within {timeout_s} s: the request ends at its last event"
+            ));
             (
-                RequestStatus::Timeout,
-                Some(format!(
-                    "timed out after {} s ({what})",
-                    ctx.timeout.as_secs_f64()
-                )),
-                ctx.ns(now),
+                RequestStatus::Ok,
+                None,
+                col.last_event_at.unwrap_or(ctx.ns(now)),
             )
+        }
+        Some(Err(_)) => {
+            let msg = if marks.connecting {
+                format!("connect timed out after {timeout_s} s")
+            } else {
+                let what = match (col.status, col.first_token) {
+                    (None, _) => "no response head",
+                    (Some(_), None) if ctx.stream => "no token",
+                    _ => "response incomplete",
+                };
+                format!("timed out after {timeout_s} s ({what})")
+            };
+            (RequestStatus::Timeout, Some(msg), ctx.ns(now))
+        }
+        // Failed in the read that brought the end marker (say, garbage after `[DONE]`).
+        Some(Ok(Err(f))) if col.success() && col.done => {
+            o.notes.push(crate::http::after_marker_note(&f.to_string()));
+            (RequestStatus::Ok, None, col.done_at.unwrap_or(ctx.ns(now)))
         }
         Some(Ok(Err(f))) => {
             let msg = f.to_string();
             match col.status {
-                Some(s) if !col.success() => (
+                Some(_) if !col.success() => (
                     RequestStatus::HttpError,
-                    Some(format!("HTTP {s}: {} ({msg})", col.error_body())),
+                    Some(format!("{} ({msg})", col.http_error())),
                     ctx.ns(now),
                 ),
                 _ => {
@@ -194,13 +230,11 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
         Some(Ok(Ok(end))) => {
             let end = ctx.ns(end);
             match col.finish(end) {
-                _ if !col.success() => {
-                    let s = col.status.unwrap_or(0);
-                    (
-                        RequestStatus::HttpError,
-                        Some(format!("HTTP {s}: {}", col.error_body())),
-                        end,
-                    )
+                _ if !col.success() => (RequestStatus::HttpError, Some(col.http_error()), end),
+                // Whatever follows the end marker does not undo the reply.
+                Err(m) if col.done => {
+                    o.notes.push(format!("after the stream's end marker: {m}"));
+                    (RequestStatus::Ok, None, col.done_at.unwrap_or(end))
                 }
                 Err(m) => (RequestStatus::TransportError, Some(m), end),
                 Ok(())
@@ -230,8 +264,13 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
             }
         }
     };
+    // A server may echo the request head (the API key) in what it answers.
+    let secrets = ctx.transport.secrets();
     o.status = status;
-    o.error = error;
+    o.error = error.map(|e| secrets.redact(&e));
+    for n in &mut o.notes {
+        *n = secrets.redact(n);
+    }
     o.end = Some(end);
     o.http_status = col.status;
     o.first_byte = col.first_byte;

@@ -57,6 +57,10 @@ pub struct Outcome {
     pub history_turns: u32,
     /// The body sent (kept only for the AIBrix output file).
     pub body: Option<Bytes>,
+    /// Sent again on a fresh connection after a kept-alive one turned out closed.
+    pub retried: bool,
+    /// Remarks for the `note` column.
+    pub notes: Vec<String>,
 }
 
 impl Outcome {
@@ -88,6 +92,8 @@ impl Outcome {
             stream,
             history_turns: 0,
             body: None,
+            retried: false,
+            notes: Vec::new(),
         }
     }
 }

@@ -140,7 +140,7 @@ impl RunSpec {
                 "client: TGI has no min_tokens/ignore_eos; output lengths are not forced"
             );
         }
-        raise_fd_limit();
+        raise_fd_limit(peak_in_flight(&self.plan, c) + FD_HEADROOM);
         // The runtime and the transport (resolving the host) before any output is written.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -222,6 +222,7 @@ impl RunSpec {
                     .map(|_| AtomicBool::new(false))
                     .collect(),
                 writer_gone: AtomicBool::new(false),
+                buffers: exec::BufferBudget::shared(c.max_buffer_mib),
             });
             let ran = dispatch::run(dispatch::Launch {
                 ctx,
@@ -271,19 +272,47 @@ fn file_metadata(c: &ClientConfig, plan: &Plan, mode_json: String) -> Vec<KeyVal
     kv
 }
 
-/// Raises the open-file limit to its hard limit (each in-flight request holds a socket).
-fn raise_fd_limit() {
+/// Descriptors a run holds besides its sockets: the record files, the runtime, stdio, the
+/// in-process simulated engine's listener and timers, with room to spare.
+const FD_HEADROOM: u64 = 64;
+
+/// The most requests this run can have in flight at once (one socket each).
+fn peak_in_flight(plan: &Plan, c: &ClientConfig) -> u64 {
+    let n = plan.len() as u64 + plan.warmup.len() as u64;
+    match plan.mode {
+        Mode::ClosedLoop(k) => u64::from(k).min(n),
+        Mode::OpenLoop => c.max_concurrency.map_or(n, |m| u64::from(m).min(n)),
+    }
+}
+
+/// Raises the open-file limit to what the run may need (each in-flight request holds a
+/// socket), up to the hard limit, and warns when even that is short: requests that then find
+/// no descriptor end as `transport_error` rows saying so, and the records are kept.
+fn raise_fd_limit(need: u64) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut l = getrlimit(Resource::Nofile);
-    if l.current < l.maximum {
-        let from = l.current;
-        l.current = l.maximum;
-        if setrlimit(Resource::Nofile, l).is_ok() {
+    let (Some(soft), hard) = (l.current, l.maximum) else {
+        return; // unlimited
+    };
+    if soft < need && hard.is_none_or(|h| h > soft) {
+        let from = soft;
+        l.current = Some(hard.map_or(need, |h| h.min(need.max(soft))));
+        if setrlimit(Resource::Nofile, l.clone()).is_ok() {
             tracing::debug!(
-                "client: open-file limit raised from {from:?} to {:?}",
+                "client: open-file limit raised from {from} to {:?}",
                 l.current
             );
         }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if let Some(limit) = now
+        && limit < need
+    {
+        tracing::warn!(
+            "client: the open-file limit is {limit} but this run may hold {} requests in flight (one socket each, plus {FD_HEADROOM}); requests that find no descriptor are recorded as transport_error. Raise it with `ulimit -n {need}` (its hard limit allows {})",
+            need - FD_HEADROOM,
+            hard.map_or("any".to_string(), |h| h.to_string())
+        );
     }
 }
 
@@ -323,6 +352,9 @@ fn outcome(
     out.stat("anchor_unix_ns", ran.anchor_unix_ns);
     out.stat("elapsed_s", elapsed_s);
     out.stat("output_tokens", stats.output_tokens);
+    if stats.snapshot_failures > 0 {
+        out.stat("snapshot_failures", stats.snapshot_failures);
+    }
     if let Some(l) = &dispatch_lag_ms {
         out.stat("dispatch_lag_p50_ms", l.p50);
         out.stat("dispatch_lag_p99_ms", l.p99);

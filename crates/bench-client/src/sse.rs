@@ -23,6 +23,10 @@ pub enum SseError<E> {
     Handler(E),
 }
 
+/// Buffers larger than this are freed once consumed, not kept for the next line or event: a
+/// stream's one huge line must not hold its memory for the rest of the stream.
+const KEEP_CAPACITY: usize = 64 << 10;
+
 /// Incremental SSE parser state.
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -38,6 +42,17 @@ impl SseParser {
     /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Bytes held and not yet consumed: a partial line, and the data of an event not yet
+    /// dispatched.
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.data.len()
+    }
+
+    /// Whether the input so far ends inside a line (no line end after its last bytes).
+    pub fn partial_line(&self) -> bool {
+        !self.line.is_empty()
     }
 
     /// Parses `input`, calling `on` for every event completed inside it.
@@ -56,8 +71,10 @@ impl SseParser {
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(seg);
                 let r = self.line_done(&line, on);
-                line.clear();
-                self.line = line;
+                if line.capacity() <= KEEP_CAPACITY {
+                    line.clear();
+                    self.line = line;
+                }
                 r?;
             }
         }
@@ -95,7 +112,11 @@ impl SseParser {
                     data: &self.data,
                     error: self.error,
                 });
-                self.data.clear();
+                if self.data.capacity() > KEEP_CAPACITY {
+                    self.data = Vec::new();
+                } else {
+                    self.data.clear();
+                }
                 self.has_data = false;
                 self.error = false;
                 r.map_err(SseError::Handler)?;
@@ -133,7 +154,11 @@ impl SseParser {
             }
             _ => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
-                return Err(SseError::Malformed(format!("malformed SSE line {shown:?}")));
+                let cut = if line.len() > 80 { "..." } else { "" };
+                return Err(SseError::Malformed(format!(
+                    "malformed SSE line \"{}{cut}\"",
+                    shown.escape_debug()
+                )));
             }
         }
         Ok(())
@@ -190,6 +215,33 @@ mod tests {
         assert!(
             matches!(&e, SseError::Malformed(m) if m.contains("this is not sse")),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn buffers_are_counted_and_freed_once_consumed() {
+        let mut p = SseParser::new();
+        let mut on = |_e: Event<'_>| Ok::<(), ()>(());
+        p.feed(b"data: {\"a\":1}\n\ndata: ", &mut on).unwrap();
+        assert_eq!((p.buffered(), p.partial_line()), (6, true));
+        p.feed(&vec![b'a'; 1 << 20], &mut on).unwrap();
+        assert_eq!(p.buffered(), 6 + (1 << 20));
+        // The line ends: its data waits for the blank line; the line buffer is freed.
+        p.feed(b"\n", &mut on).unwrap();
+        assert_eq!((p.buffered(), p.partial_line()), (1 << 20, false));
+        assert_eq!(p.line.capacity(), 0);
+        p.feed(b"\n", &mut on).unwrap();
+        assert_eq!(p.buffered(), 0);
+        assert_eq!(p.data.capacity(), 0);
+    }
+
+    #[test]
+    fn long_garbage_lines_are_cut_visibly() {
+        let line = format!("{}\n", "x".repeat(100));
+        let e = collect(line.as_bytes(), 7).unwrap_err();
+        assert_eq!(
+            e,
+            SseError::Malformed(format!("malformed SSE line \"{}...\"", "x".repeat(80)))
         );
     }
 

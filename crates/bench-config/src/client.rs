@@ -104,6 +104,13 @@ pub struct ClientConfig {
     pub prepare_ahead_mib: u32,
     /// Keep each response's text in requests.parquet (`output_text` column).
     pub record_output_text: bool,
+    /// Memory budget (MiB) for response bytes received and not yet consumed, across all
+    /// requests in flight: partial SSE lines and events, non-streamed bodies, error bodies. A
+    /// request whose buffers would take the total past it fails (`transport_error`). Normal
+    /// streams hold a few KiB each; the default (1024) leaves most of a 2-core / 24 GiB
+    /// machine's memory to the server and to the other stages.
+    #[schemars(range(min = 16))]
+    pub max_buffer_mib: u32,
 }
 
 impl Default for ClientConfig {
@@ -133,6 +140,7 @@ impl Default for ClientConfig {
             flush_interval_s: 1.0,
             prepare_ahead_mib: 256,
             record_output_text: false,
+            max_buffer_mib: 1024,
         }
     }
 }
@@ -310,6 +318,7 @@ mod tests {
                 "client.extra_body={top_k: 1}".into(),
                 "client.flush_interval_s=0.5".into(),
                 "client.prepare_ahead_mib=64".into(),
+                "client.max_buffer_mib=64".into(),
             ],
             env: false,
         })
@@ -318,6 +327,15 @@ mod tests {
         assert_eq!(c.transport, super::Transport::Reqwest);
         assert_eq!(c.extra_body.get("top_k"), Some(&serde_json::json!(1)));
         assert_eq!((c.flush_interval_s, c.prepare_ahead_mib), (0.5, 64));
+        assert_eq!(c.max_buffer_mib, 64);
+        let e = load(&Sources {
+            files: vec![],
+            overrides: vec!["client.max_buffer_mib=8".into()],
+            env: false,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("client.max_buffer_mib"), "{e}");
         let e = load(&Sources {
             files: vec![],
             overrides: vec!["client.flush_interval_s=0".into()],

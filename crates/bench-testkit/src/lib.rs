@@ -2,8 +2,9 @@
 //! user runs links it). The server is a raw HTTP/1.1 server on 127.0.0.1 whose every response is
 //! scripted: OpenAI / TGI token streams with exact timing (first token `ttft` after the
 //! request arrived, then one every `interval`, slept with the precise timer), error statuses,
-//! resets mid-stream, malformed lines, stalls. It logs each request (body, arrival) and the
-//! highest number of requests it had in flight.
+//! resets mid-stream, malformed lines, stalls, and hostile servers (raw bytes, connections
+//! closed on a request, redirects, compressed bodies, echoed request heads). It logs each request
+//! (body, arrival) and the highest number of requests it had in flight.
 
 #![allow(missing_docs)]
 
@@ -35,6 +36,8 @@ pub struct Seen {
     pub token_writes: Vec<Instant>,
     /// Connection number (0-based, in accept order).
     pub conn: usize,
+    /// Position of this request on its connection (0: the connection's first request).
+    pub conn_request: usize,
 }
 
 impl Seen {
@@ -48,6 +51,15 @@ impl Seen {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+    /// The request head as text (request line and header lines, names lower-cased), as a
+    /// server that echoes it in an error page shows it.
+    pub fn head_text(&self) -> String {
+        let mut s = format!("POST {} HTTP/1.1\r\n", self.path);
+        for (k, v) in &self.headers {
+            s.push_str(&format!("{k}: {v}\r\n"));
+        }
+        s
     }
 }
 
@@ -65,6 +77,9 @@ pub enum End {
     /// The body ends cleanly (chunked terminator) with no end marker: no `[DONE]`, no
     /// finish_reason, no TGI final event (a reply cut short by a proxy).
     Cut,
+    /// The end marker (`[DONE]`, TGI's final event) is written, then nothing: the chunked body
+    /// is never terminated and the connection stays open.
+    DoneHang,
 }
 
 /// A scripted response.
@@ -99,6 +114,21 @@ pub enum Reply {
     Stall,
     /// These bytes, then the connection is closed.
     Raw(Vec<u8>),
+    /// These bytes, then nothing: the connection stays open (a response that never ends).
+    Hang(Vec<u8>),
+    /// The request is read, then the connection is closed without a byte of response (what a
+    /// client sees when a kept-alive connection is closed by the server as a request arrives).
+    Close,
+    /// A complete response: this status, these header lines, this body (`Content-Length` is
+    /// added); the connection stays open.
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// This reply, then the connection is closed unless another request arrives within the
+    /// duration (a server's keep-alive idle timeout).
+    CloseAfter(Box<Reply>, Duration),
 }
 
 impl Reply {
@@ -115,6 +145,89 @@ impl Reply {
             precise: true,
         }
     }
+
+    /// A redirect to `location` (no body).
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        Reply::Full {
+            status,
+            headers: vec![("Location".into(), location.into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// A 2xx SSE stream of `n` OpenAI chat tokens, gzip-compressed (`Content-Encoding: gzip`).
+    pub fn gzip_stream(n: usize) -> Reply {
+        let mut plain = String::new();
+        for i in 0..n {
+            plain.push_str(&token_event(Api::OpenaiChat, &format!("t{i} "), i));
+        }
+        plain.push_str(&final_events(Api::OpenaiChat, "", None));
+        Reply::Full {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/event-stream".into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: gzip_stored(plain.as_bytes()),
+        }
+    }
+
+    /// An error object whose message quotes the request head, as some proxies and debug
+    /// servers send.
+    pub fn echo_head(status: u16, seen: &Seen) -> Reply {
+        let message = format!("bad request; you sent: {}", seen.head_text());
+        Reply::Full {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::json!({ "error": { "message": message } })
+                .to_string()
+                .into_bytes(),
+        }
+    }
+
+    /// A plain-text error page that is the request head.
+    pub fn echo_head_text(status: u16, seen: &Seen) -> Reply {
+        Reply::Full {
+            status,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: seen.head_text().into_bytes(),
+        }
+    }
+}
+
+/// `data` as a gzip member of stored (uncompressed) deflate blocks: a valid gzip body without a
+/// compressor.
+pub fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut blocks = data.chunks(0xffff).peekable();
+    if blocks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(b) = blocks.next() {
+        out.push(u8::from(blocks.peek().is_none()));
+        let len = b.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
 }
 
 type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
@@ -286,11 +399,13 @@ async fn read_request(
     Some((path, headers, body))
 }
 
-fn chunk(ev: &str) -> Vec<u8> {
+/// `ev` as one chunk of a chunked body.
+pub fn chunk(ev: &str) -> Vec<u8> {
     format!("{:x}\r\n{ev}\r\n", ev.len()).into_bytes()
 }
 
-fn token_event(api: Api, text: &str, i: usize) -> String {
+/// The SSE event of token `i` with text `text`, in `api`'s format.
+pub fn token_event(api: Api, text: &str, i: usize) -> String {
     let t = serde_json::to_string(text).expect("json");
     match api {
         Api::OpenaiChat => format!(
@@ -305,7 +420,9 @@ fn token_event(api: Api, text: &str, i: usize) -> String {
     }
 }
 
-fn final_events(api: Api, all: &str, usage: Option<(u32, u32)>) -> String {
+/// The events that end a stream: TGI's final event (with `generated_text` = `all` and
+/// `details`), or the usage event (when given) and `[DONE]`.
+pub fn final_events(api: Api, all: &str, usage: Option<(u32, u32)>) -> String {
     match api {
         Api::Tgi => {
             let g = serde_json::to_string(all).expect("json");
@@ -328,7 +445,8 @@ fn final_events(api: Api, all: &str, usage: Option<(u32, u32)>) -> String {
     }
 }
 
-const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+/// The head of a chunked SSE response.
+pub const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 struct InFlight<'a>(&'a Shared);
 
@@ -349,7 +467,18 @@ impl Drop for InFlight<'_> {
 async fn serve_conn(sh: Arc<Shared>, mut s: TcpStream, conn: usize) {
     let mut buf = Vec::new();
     let mut timer: Option<PreciseTimer> = None;
-    while let Some((path, headers, body)) = read_request(&mut s, &mut buf).await {
+    let mut idle_close: Option<Duration> = None;
+    for conn_request in 0.. {
+        let next = match idle_close {
+            Some(d) => tokio::time::timeout(d, read_request(&mut s, &mut buf))
+                .await
+                .ok()
+                .flatten(),
+            None => read_request(&mut s, &mut buf).await,
+        };
+        let Some((path, headers, body)) = next else {
+            return;
+        };
         let arrival = Instant::now();
         let index = sh.count.fetch_add(1, SeqCst);
         let mut seen = Seen {
@@ -360,8 +489,14 @@ async fn serve_conn(sh: Arc<Shared>, mut s: TcpStream, conn: usize) {
             arrival,
             token_writes: Vec::new(),
             conn,
+            conn_request,
         };
-        let reply = (sh.handler)(&seen);
+        let mut reply = (sh.handler)(&seen);
+        idle_close = None;
+        if let Reply::CloseAfter(r, d) = reply {
+            idle_close = Some(d);
+            reply = *r;
+        }
         let guard = InFlight::enter(&sh);
         let keep = respond(&mut s, reply, &mut seen, &mut timer).await;
         drop(guard);
@@ -395,6 +530,27 @@ async fn respond(
             let _ = s.write_all(&bytes).await;
             false
         }
+        Reply::Hang(bytes) => {
+            let _ = s.write_all(&bytes).await;
+            hang(s).await;
+            false
+        }
+        Reply::Close => false,
+        Reply::Full {
+            status,
+            headers,
+            body,
+        } => {
+            let mut r = format!("HTTP/1.1 {status} X\r\n");
+            for (k, v) in &headers {
+                r.push_str(&format!("{k}: {v}\r\n"));
+            }
+            r.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            let mut out = r.into_bytes();
+            out.extend_from_slice(&body);
+            s.write_all(&out).await.is_ok()
+        }
+        Reply::CloseAfter(r, _) => Box::pin(respond(s, *r, seen, timer)).await,
         Reply::Stall => {
             std::future::pending::<()>().await;
             false
@@ -457,6 +613,12 @@ async fn respond(
                     out.extend_from_slice(b"0\r\n\r\n");
                     s.write_all(&out).await.is_ok()
                 }
+                End::DoneHang => {
+                    out.extend(chunk(&final_events(api, &tokens.concat(), usage)));
+                    let _ = s.write_all(&out).await;
+                    hang(s).await;
+                    false
+                }
                 End::Reset => {
                     let _ = s.write_all(&out).await;
                     let _ = s.set_zero_linger();
@@ -469,6 +631,57 @@ async fn respond(
                 }
             }
         }
+    }
+}
+
+/// Reads and drops whatever the client sends until it closes the connection: a server that
+/// never finishes its response, but goes away when the client does.
+async fn hang(s: &mut TcpStream) {
+    let mut tmp = [0u8; 4096];
+    while let Ok(n) = s.read(&mut tmp).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// A listening port on 127.0.0.1 whose accept queue is full, so a TCP connect to it never
+/// completes (the kernel drops the SYNs): a server too overloaded to take connections.
+#[derive(Debug)]
+pub struct Unaccepting {
+    /// Its address.
+    pub addr: SocketAddr,
+    _listener: std::net::TcpListener,
+    _filler: std::net::TcpStream,
+}
+
+impl Unaccepting {
+    /// Listens with a backlog of 0 and fills the one queue slot with a connection of its own.
+    pub fn start() -> Unaccepting {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = rt.block_on(async {
+            let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+            sock.bind("127.0.0.1:0".parse().expect("address"))
+                .expect("bind");
+            sock.listen(0)
+                .expect("listen")
+                .into_std()
+                .expect("std listener")
+        });
+        let addr = listener.local_addr().expect("addr");
+        let filler = std::net::TcpStream::connect(addr).expect("fill the accept queue");
+        Unaccepting {
+            addr,
+            _listener: listener,
+            _filler: filler,
+        }
+    }
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 }
 

@@ -21,7 +21,7 @@ mod tokenizer;
 mod words;
 
 pub use generate::{BLOCK_GENERATOR, TextGen};
-pub use tokenizer::{Builtin, Tokenizer, TokenizerSpec, find_local_tokenizer};
+pub use tokenizer::{Builtin, MAX_PIECE, Tokenizer, TokenizerSpec, find_local_tokenizer};
 pub use words::vocabulary;
 
 /// Errors loading a tokenizer or building the vocabulary.

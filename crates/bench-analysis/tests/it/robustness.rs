@@ -375,3 +375,20 @@ fn a_corrupt_manifest_is_an_input_error_naming_it() {
     assert!(!dir.path().join("summary.json").exists());
     assert_eq!(std::fs::read_to_string(&m).unwrap(), "{\"tool_version\": ");
 }
+
+/// A run directory with `key=value` path parts (`date=2024-01-01`, `a=b`) is just a path: no
+/// hive-partition parsing (it once panicked inside Polars, exit 101).
+#[test]
+fn key_value_path_parts_are_plain_directories() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("a=b").join("date=2024-01-01").join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    crate::support::write_run(
+        &dir,
+        &crate::support::realistic_rows(50, 10.0, 5, 0, 0),
+        crate::support::open_loop_kv(50),
+    );
+    bench_analysis::run(&quiet_config(), &dir).unwrap();
+    let s = summary(&dir);
+    assert_eq!(s["counts"]["rows"], 50);
+}

@@ -1,6 +1,11 @@
 //! A minimal HTTP/1.1 client for plain-http endpoints, built for timing: one write per request
 //! (head and body together, TCP_NODELAY), one `Instant::now()` per read, no copies of the body
 //! on the way to the sink, kept-alive connections reused most-recent first.
+//!
+//! A kept-alive connection may be closed by the server at any moment, also while a request is
+//! on its way (the keep-alive race). An idle connection found closed is dropped before use; a
+//! request that meets a closed one anyway (no byte of a response came back) is sent once more,
+//! on a new connection, as browsers and hyper do: it cannot have been processed.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -13,7 +18,10 @@ use tokio::net::TcpStream;
 
 use super::chunked::{ChunkedDecoder, DecodeError};
 use super::head::{self, Framing};
-use super::{Failure, Marks, RequestSpec, Sink};
+use super::{
+    ACCEPT_ENCODING, END_GRACE, Failure, Fields, Marks, RequestSpec, Sink, after_marker_note,
+    local_cause, unterminated_note,
+};
 
 /// Most bytes a response head may take.
 const MAX_HEAD: usize = 64 * 1024;
@@ -49,9 +57,19 @@ impl std::fmt::Debug for Client {
 }
 
 enum ExchangeError {
-    /// Nothing came back on a reused connection: the server had closed it; safe to retry.
+    /// Nothing came back: on a reused connection, the server had closed it; safe to retry.
     Stale(String),
     Fail(Failure),
+}
+
+/// A response received.
+struct Exchanged {
+    /// Its end: the read that completed it, or the instant of its end marker.
+    end: Instant,
+    /// The connection can carry another request.
+    keep: bool,
+    /// It ended at its end marker, not at the end of its framing: why (a note).
+    unterminated: Option<String>,
 }
 
 impl Client {
@@ -87,6 +105,9 @@ impl Client {
         }
         if !user("accept") {
             head.extend_from_slice(format!("Accept: {}\r\n", spec.accept).as_bytes());
+        }
+        if !user("accept-encoding") {
+            head.extend_from_slice(format!("Accept-Encoding: {ACCEPT_ENCODING}\r\n").as_bytes());
         }
         let has_ua = user("user-agent");
         for (k, v) in &spec.headers {
@@ -138,11 +159,15 @@ impl Client {
         }
     }
 
-    async fn connect(&self) -> Result<Conn, Failure> {
+    /// A new connection (`marks.connecting` while the TCP connect is under way).
+    async fn connect(&self, marks: &mut Marks) -> Result<Conn, Failure> {
+        marks.connecting = true;
         let mut last = None;
         for a in &self.addrs {
             match TcpStream::connect(a).await {
                 Ok(stream) => {
+                    marks.connecting = false;
+                    marks.connected = Some(Instant::now());
                     let _ = stream.set_nodelay(true);
                     return Ok(Conn {
                         stream,
@@ -150,48 +175,71 @@ impl Client {
                         wbuf: Vec::new(),
                     });
                 }
-                Err(e) => last = Some(format!("{a}: {e}")),
+                Err(e) => {
+                    let why = local_cause(&e).map_or_else(|| e.to_string(), str::to_string);
+                    last = Some(format!("{a}: {why}"));
+                }
             }
         }
+        marks.connecting = false;
         Err(Failure::Connect(
             last.unwrap_or_else(|| "no address".into()),
         ))
     }
 
-    /// Sends `body`, streams the response into `sink`, returns the instant of its last byte.
+    /// Sends `body`, streams the response into `sink`, returns the instant of its last byte
+    /// (or of its end marker, when its framing did not end: `marks.unterminated`).
     pub async fn send(
         &self,
         body: &Bytes,
         sink: &mut impl Sink,
         marks: &mut Marks,
     ) -> Result<Instant, Failure> {
-        let mut retried = false;
-        loop {
-            let (mut conn, reused) = match self.checkout() {
-                Some(c) => (c, true),
-                None => {
-                    let c = self.connect().await?;
-                    marks.connected = Some(Instant::now());
-                    (c, false)
-                }
-            };
-            match exchange(&self.head, &mut conn, body, sink).await {
-                Ok((end, keep)) => {
-                    if keep {
-                        self.checkin(conn);
-                    }
-                    return Ok(end);
-                }
-                Err(ExchangeError::Stale(msg)) if reused && !retried => {
-                    tracing::debug!(
-                        "kept-alive connection was closed by the server ({msg}); retrying on a new one"
-                    );
-                    retried = true;
-                }
-                Err(ExchangeError::Stale(msg)) => return Err(Failure::Io(msg)),
-                Err(ExchangeError::Fail(f)) => return Err(f),
+        let mut conn = match self.checkout() {
+            Some(c) => c,
+            None => {
+                let c = self.connect(marks).await?;
+                return self.finish(c, body, sink, marks).await;
             }
+        };
+        match exchange(&self.head, &mut conn, body, sink).await {
+            Ok(x) => Ok(self.done(conn, x, marks)),
+            Err(ExchangeError::Stale(msg)) => {
+                // The server closed this kept-alive connection: once more, on a new one (never
+                // another pooled one, which may have been closed the same way).
+                tracing::debug!(
+                    "kept-alive connection was closed by the server ({msg}); retrying on a new one"
+                );
+                marks.retried = Some(msg);
+                drop(conn);
+                let c = self.connect(marks).await?;
+                self.finish(c, body, sink, marks).await
+            }
+            Err(ExchangeError::Fail(f)) => Err(f),
         }
+    }
+
+    /// The request on a new connection: no retry.
+    async fn finish(
+        &self,
+        mut conn: Conn,
+        body: &Bytes,
+        sink: &mut impl Sink,
+        marks: &mut Marks,
+    ) -> Result<Instant, Failure> {
+        match exchange(&self.head, &mut conn, body, sink).await {
+            Ok(x) => Ok(self.done(conn, x, marks)),
+            Err(ExchangeError::Stale(msg)) => Err(Failure::Io(msg)),
+            Err(ExchangeError::Fail(f)) => Err(f),
+        }
+    }
+
+    fn done(&self, conn: Conn, x: Exchanged, marks: &mut Marks) -> Instant {
+        if x.keep {
+            self.checkin(conn);
+        }
+        marks.unterminated = x.unterminated;
+        x.end
     }
 }
 
@@ -199,18 +247,17 @@ fn io_msg(e: &std::io::Error) -> String {
     match e.kind() {
         ErrorKind::ConnectionReset => "connection reset by peer".into(),
         ErrorKind::BrokenPipe => "broken pipe".into(),
-        _ => e.to_string(),
+        _ => local_cause(e).map_or_else(|| e.to_string(), str::to_string),
     }
 }
 
-/// One request/response on `conn`. Ok carries the end instant and whether the connection can
-/// be reused.
+/// One request/response on `conn`.
 async fn exchange(
     head: &[u8],
     conn: &mut Conn,
     body: &[u8],
     sink: &mut impl Sink,
-) -> Result<(Instant, bool), ExchangeError> {
+) -> Result<Exchanged, ExchangeError> {
     conn.wbuf.clear();
     conn.wbuf.reserve(head.len() + body.len() + 48);
     conn.wbuf.extend_from_slice(head);
@@ -233,9 +280,12 @@ async fn exchange(
     let mut filled = 0usize;
     let mut search_from = 0usize;
     let mut first_byte: Option<Instant> = None;
-    let (parsed, mut body_start, mut at) = 'head: loop {
+    let (parsed, body_start, at) = 'head: loop {
         if filled == conn.buf.len() {
             if conn.buf.len() >= MAX_HEAD {
+                if let Some(status) = status_line_code(&conn.buf[..filled]) {
+                    sink.head(status, first_byte.unwrap_or_else(Instant::now));
+                }
                 return Err(ExchangeError::Fail(Failure::Protocol(format!(
                     "response head larger than {MAX_HEAD} bytes"
                 ))));
@@ -269,8 +319,16 @@ async fn exchange(
         first_byte.get_or_insert(at);
         filled += n;
         while let Some(end) = head::find_end(&conn.buf[..filled], search_from) {
-            let h = head::parse(&conn.buf[..end])
-                .map_err(|m| ExchangeError::Fail(Failure::Protocol(m)))?;
+            let h = match head::parse(&conn.buf[..end]) {
+                Ok(h) => h,
+                Err(m) => {
+                    // The status line may be fine and a header broken: keep the status.
+                    if let Some(status) = status_line_code(&conn.buf[..end]) {
+                        sink.head(status, first_byte.unwrap_or(at));
+                    }
+                    return Err(ExchangeError::Fail(Failure::Protocol(m)));
+                }
+            };
             if !(100..200).contains(&h.status) {
                 break 'head (h, end, at);
             }
@@ -282,97 +340,202 @@ async fn exchange(
         search_from = filled;
     };
     sink.head(parsed.status, first_byte.unwrap_or(at));
+    let (location, content_encoding) = header_fields(&conn.buf[..body_start]);
+    sink.fields(&Fields {
+        location,
+        content_encoding,
+        content_length: match parsed.framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        },
+    });
 
-    let fail = |m: String| ExchangeError::Fail(Failure::Io(m));
-    let proto = |m: String| ExchangeError::Fail(Failure::Protocol(m));
-    match parsed.framing {
-        Framing::Length(total) => {
-            let mut left = total;
-            loop {
-                let avail = (filled - body_start) as u64;
-                let take = avail.min(left) as usize;
-                if take > 0 {
-                    sink.data(&conn.buf[body_start..body_start + take], at)
-                        .map_err(proto)?;
-                }
-                left -= take as u64;
-                if left == 0 {
-                    let clean = avail == take as u64;
-                    return Ok((at, parsed.keep_alive && clean));
-                }
-                let n = conn
-                    .stream
-                    .read(&mut conn.buf)
-                    .await
-                    .map_err(|e| fail(body_error(total - left, &e)))?;
-                at = Instant::now();
-                grow(&mut conn.buf, n);
-                if n == 0 {
-                    return Err(fail(format!(
-                        "connection closed after {} of {total} body bytes",
-                        total - left
-                    )));
-                }
-                body_start = 0;
-                filled = n;
-            }
+    let mut body = Body {
+        framing: parsed.framing,
+        start: body_start,
+        filled,
+        at,
+        marker: None,
+        clean: false,
+    };
+    match body.read(conn, sink).await {
+        Ok(()) => Ok(Exchanged {
+            end: body.at,
+            keep: parsed.keep_alive && body.clean,
+            unterminated: None,
+        }),
+        // After the end marker the response is complete, whatever happens to its framing.
+        Err(BodyEnd::Grace) => Ok(Exchanged {
+            end: body.marker.unwrap_or(body.at),
+            keep: false,
+            unterminated: Some(unterminated_note()),
+        }),
+        Err(BodyEnd::Fail(f)) => match body.marker {
+            Some(m) => Ok(Exchanged {
+                end: m,
+                keep: false,
+                unterminated: Some(after_marker_note(&f.to_string())),
+            }),
+            None => Err(ExchangeError::Fail(f)),
+        },
+    }
+}
+
+/// Why reading a body stopped short.
+enum BodyEnd {
+    /// Nothing ended the framing within [`END_GRACE`] of the end marker.
+    Grace,
+    Fail(Failure),
+}
+
+/// Reading one response body from `conn.buf[start..filled]` and further reads.
+struct Body {
+    framing: Framing,
+    start: usize,
+    filled: usize,
+    /// Instant of the read that delivered the bytes in the buffer.
+    at: Instant,
+    /// Instant of the read that completed the stream's end marker.
+    marker: Option<Instant>,
+    /// The body ended exactly at the end of what was read (nothing extra follows).
+    clean: bool,
+}
+
+impl Body {
+    /// The next read into `conn.buf` (from its start), timed; after the end marker, for at most
+    /// [`END_GRACE`] from it. Ok(0) at EOF.
+    async fn next(&mut self, conn: &mut Conn, received: u64) -> Result<usize, BodyEnd> {
+        let read = conn.stream.read(&mut conn.buf);
+        let r = match self.marker {
+            Some(m) => match tokio::time::timeout_at((m + END_GRACE).into(), read).await {
+                Ok(r) => r,
+                Err(_) => return Err(BodyEnd::Grace),
+            },
+            None => read.await,
+        };
+        let n = r.map_err(|e| BodyEnd::Fail(Failure::Io(body_error(received, &e))))?;
+        self.at = Instant::now();
+        grow(&mut conn.buf, n);
+        self.start = 0;
+        self.filled = n;
+        Ok(n)
+    }
+
+    fn saw_marker(&mut self, sink: &impl Sink) {
+        if self.marker.is_none() && sink.complete() {
+            self.marker = Some(self.at);
         }
-        Framing::Chunked => {
-            let mut dec = ChunkedDecoder::default();
-            let mut received = 0u64;
-            loop {
-                let consumed = dec
-                    .decode(&conn.buf[body_start..filled], |b| {
-                        received += b.len() as u64;
-                        sink.data(b, at)
-                    })
-                    .map_err(|e| match e {
-                        DecodeError::Bad(m) => proto(format!("bad chunked encoding: {m}")),
-                        DecodeError::Sink(m) => proto(m),
-                    })?;
-                if dec.is_done() {
-                    let clean = body_start + consumed == filled;
-                    return Ok((at, parsed.keep_alive && clean));
+    }
+
+    async fn read(&mut self, conn: &mut Conn, sink: &mut impl Sink) -> Result<(), BodyEnd> {
+        let proto = |m: String| BodyEnd::Fail(Failure::Protocol(m));
+        let io = |m: String| BodyEnd::Fail(Failure::Io(m));
+        match self.framing {
+            Framing::Length(total) => {
+                let mut left = total;
+                loop {
+                    let avail = (self.filled - self.start) as u64;
+                    let take = avail.min(left) as usize;
+                    if take > 0 {
+                        sink.data(&conn.buf[self.start..self.start + take], self.at)
+                            .map_err(proto)?;
+                        self.saw_marker(sink);
+                    }
+                    left -= take as u64;
+                    if left == 0 {
+                        self.clean = avail == take as u64;
+                        return Ok(());
+                    }
+                    if self.next(conn, total - left).await? == 0 {
+                        return Err(io(format!(
+                            "connection closed after {} of {total} body bytes",
+                            total - left
+                        )));
+                    }
                 }
-                let n = conn
-                    .stream
-                    .read(&mut conn.buf)
-                    .await
-                    .map_err(|e| fail(body_error(received, &e)))?;
-                at = Instant::now();
-                grow(&mut conn.buf, n);
-                if n == 0 {
-                    return Err(fail(format!(
-                        "connection closed before the end of the response ({received} body bytes received)"
-                    )));
-                }
-                body_start = 0;
-                filled = n;
             }
-        }
-        Framing::Eof => {
-            let mut received = 0u64;
-            loop {
-                if filled > body_start {
-                    received += (filled - body_start) as u64;
-                    sink.data(&conn.buf[body_start..filled], at)
-                        .map_err(proto)?;
+            Framing::Chunked => {
+                let mut dec = ChunkedDecoder::default();
+                let mut received = 0u64;
+                loop {
+                    let consumed = dec
+                        .decode(&conn.buf[self.start..self.filled], |b| {
+                            received += b.len() as u64;
+                            sink.data(b, self.at)
+                        })
+                        .map_err(|e| match e {
+                            DecodeError::Bad(m) => proto(format!("bad chunked encoding: {m}")),
+                            DecodeError::Sink(m) => proto(m),
+                        })?;
+                    if dec.is_done() {
+                        self.clean = self.start + consumed == self.filled;
+                        return Ok(());
+                    }
+                    self.saw_marker(sink);
+                    if self.next(conn, received).await? == 0 {
+                        return Err(io(format!(
+                            "connection closed before the end of the response ({received} body bytes received)"
+                        )));
+                    }
                 }
-                let n = conn
-                    .stream
-                    .read(&mut conn.buf)
-                    .await
-                    .map_err(|e| fail(body_error(received, &e)))?;
-                at = Instant::now();
-                grow(&mut conn.buf, n);
-                if n == 0 {
-                    return Ok((at, false));
+            }
+            Framing::Eof => {
+                let mut received = 0u64;
+                loop {
+                    if self.filled > self.start {
+                        received += (self.filled - self.start) as u64;
+                        sink.data(&conn.buf[self.start..self.filled], self.at)
+                            .map_err(proto)?;
+                        self.saw_marker(sink);
+                    }
+                    if self.next(conn, received).await? == 0 {
+                        return Ok(());
+                    }
                 }
-                body_start = 0;
-                filled = n;
             }
         }
     }
+}
+
+/// The status code of the status line `buf` starts with (after any empty lines), if it has a
+/// valid one: to record what the server answered when the rest of its head is malformed.
+fn status_line_code(buf: &[u8]) -> Option<u16> {
+    let skip = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    let rest = buf[skip..].strip_prefix(b"HTTP/1.")?;
+    let [b'0' | b'1', b' ', a, b, c, end, ..] = *rest else {
+        return None;
+    };
+    if !matches!(end, b' ' | b'\r' | b'\n') || ![a, b, c].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    (code >= 100).then_some(code)
+}
+
+/// `Location` and `Content-Encoding` of a complete, valid head (values trimmed).
+fn header_fields(head: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
+    let (mut location, mut encoding) = (None, None);
+    // (The status line starts with `H`: never taken for one of them.)
+    for line in head.split(|&b| b == b'\n') {
+        let Some(&first) = line.first() else { continue };
+        if !matches!(first | 0x20, b'l' | b'c') {
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = &line[..colon];
+        let value = || line[colon + 1..].trim_ascii();
+        if name.eq_ignore_ascii_case(b"location") {
+            location = Some(value());
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            encoding = Some(value());
+        }
+    }
+    (location, encoding)
 }
 
 /// Doubles the read buffer (up to `READ_BUF_MAX`) when a read filled it: more data is waiting.
@@ -384,4 +547,55 @@ fn grow(buf: &mut Vec<u8>, n: usize) {
 
 fn body_error(received: u64, e: &std::io::Error) -> String {
     format!("{} after {received} body bytes", io_msg(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_of_a_malformed_head() {
+        assert_eq!(
+            status_line_code(b"HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n"),
+            Some(200)
+        );
+        assert_eq!(status_line_code(b"\r\nHTTP/1.0 404\r\n\r\n"), Some(404));
+        for bad in [
+            &b"HTTP/2 200 OK\r\n"[..],
+            b"HTTP/1.1 20 OK\r\n",
+            b"HTTP/1.1 2000\r\n",
+            b"HTTP/1.1 2x0 OK\r\n",
+            b"HTTP/1.1 099 Low\r\n",
+            b"HTTP/1.1 200",
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+        ] {
+            assert_eq!(status_line_code(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn location_and_content_encoding() {
+        let head = b"HTTP/1.1 302 Found\r\nlocation:  http://x/y \r\nContent-Length: 0\r\nCONTENT-ENCODING: gzip\r\nCache-Control: no\r\n\r\n";
+        assert_eq!(
+            header_fields(head),
+            (Some(&b"http://x/y"[..]), Some(&b"gzip"[..]))
+        );
+        assert_eq!(
+            header_fields(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn open_file_limits_are_named() {
+        assert_eq!(
+            io_msg(&std::io::Error::from_raw_os_error(24)),
+            "too many open files (the open-file limit, `ulimit -n`, is reached)"
+        );
+        assert!(io_msg(&std::io::Error::from_raw_os_error(23)).contains("system-wide"));
+        assert_eq!(
+            io_msg(&std::io::Error::from(ErrorKind::ConnectionReset)),
+            "connection reset by peer"
+        );
+    }
 }

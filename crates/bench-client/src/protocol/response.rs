@@ -6,18 +6,22 @@
 //! kept; the first is the first token.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bench_config::client::Api;
 use serde::Deserialize;
 
-use crate::http::Sink;
+use super::BufferBudget;
+use crate::http::{Fields, Sink};
 use crate::sse::{Event, SseError, SseParser};
 
 /// Bytes of a non-2xx body kept for the error message.
 const ERROR_BODY_MAX: usize = 2048;
 /// Largest non-streamed body accepted.
 const BODY_MAX: usize = 256 << 20;
+/// Longest error message taken from a server's error object.
+const MESSAGE_MAX: usize = 1000;
 
 #[derive(Deserialize)]
 struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
@@ -120,9 +124,30 @@ pub struct Collector {
     pub finish_reason: Option<String>,
     /// The stream's end marker (`[DONE]`, TGI's final event) was seen.
     pub done: bool,
+    /// When the end marker arrived.
+    pub done_at: Option<i64>,
+    /// When the last stream event arrived.
+    pub last_event_at: Option<i64>,
+    /// `Location` of the head.
+    pub location: Option<String>,
+    /// `Content-Encoding` of the head, unless `identity`.
+    pub content_encoding: Option<String>,
+    /// The body's `Content-Length`, when that delimits it.
+    pub content_length: Option<u64>,
     sse: SseParser,
     /// Non-streamed body, or the start of an error body.
     body: Vec<u8>,
+    /// The run's buffer budget, and what this response holds of it.
+    budget: Option<Arc<BufferBudget>>,
+    charged: usize,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.release(self.charged);
+        }
+    }
 }
 
 fn ns(base: Instant, at: Instant) -> i64 {
@@ -136,6 +161,18 @@ fn clip(n: u64) -> u32 {
 fn snippet(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
     if b.len() > 200 { format!("{s}...") } else { s }
+}
+
+/// At most `max` bytes of `s` (at a char boundary), `...` marking a cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
 }
 
 /// The message of an error object (`{"error": {"message": ...}}`, `{"error": "..."}`,
@@ -157,7 +194,7 @@ pub(crate) fn error_message(b: &[u8]) -> String {
         })
         .or_else(|| v.get("message").and_then(|m| m.as_str()));
     match m {
-        Some(m) => m.to_string(),
+        Some(m) => cut(m, MESSAGE_MAX),
         None => snippet(b),
     }
 }
@@ -179,9 +216,22 @@ impl Collector {
             usage_output: None,
             finish_reason: None,
             done: false,
+            done_at: None,
+            last_event_at: None,
+            location: None,
+            content_encoding: None,
+            content_length: None,
             sse: SseParser::new(),
             body: Vec::new(),
+            budget: None,
+            charged: 0,
         }
+    }
+
+    /// Charges what this response buffers to `budget`.
+    pub fn with_budget(mut self, budget: Arc<BufferBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Whether the status is 2xx.
@@ -191,6 +241,11 @@ impl Collector {
 
     /// The start of a non-2xx body, for the error message.
     pub fn error_body(&self) -> String {
+        if let Some(enc) = &self.content_encoding
+            && !self.body.is_empty()
+        {
+            return format!("(a Content-Encoding: {enc} body, which the client does not decode)");
+        }
         let t = error_message(&self.body);
         if t.is_empty() {
             "(empty body)".into()
@@ -199,16 +254,41 @@ impl Collector {
         }
     }
 
+    /// The error text of a non-2xx response: a redirect names where to, anything else says
+    /// what the body says.
+    pub fn http_error(&self) -> String {
+        let s = self.status.unwrap_or(0);
+        match &self.location {
+            Some(to) if (300..400).contains(&s) => {
+                format!("HTTP {s} redirect to {to} (redirects are not followed)")
+            }
+            _ => format!("HTTP {s}: {}", self.error_body()),
+        }
+    }
+
     /// The response ended cleanly at the transport level: parse what is left.
     pub fn finish(&mut self, end: i64) -> Result<(), String> {
         if !self.success() {
             return Ok(());
         }
+        if let Some(m) = self.encoded() {
+            return Err(m);
+        }
+        let cut_at = self.content_length;
         if self.stream {
+            let partial = self.sse.partial_line();
             let mut sse = std::mem::take(&mut self.sse);
             let r = sse.finish(&mut |e: Event<'_>| self.event(e, end));
             self.sse = sse;
-            return r.map_err(sse_msg);
+            return r.map_err(|e| match cut_at {
+                // The body, delimited by its Content-Length, stops inside a line: the server
+                // sent more than it announced (or announced too little).
+                Some(n) if partial => format!(
+                    "the body ran past its Content-Length ({n} bytes): the stream is cut inside an event there ({})",
+                    sse_msg(e)
+                ),
+                _ => sse_msg(e),
+            });
         }
         let body = std::mem::take(&mut self.body);
         let r = self.whole_body(&body);
@@ -216,9 +296,58 @@ impl Collector {
         r
     }
 
+    /// The error of a 2xx response with a compressed body.
+    fn encoded(&self) -> Option<String> {
+        self.content_encoding.as_ref().map(|enc| {
+            format!(
+                "the server sent a Content-Encoding: {enc} body, which the client does not decode (it asks for identity)"
+            )
+        })
+    }
+
+    /// Charges (or credits) the budget with what the response buffers now.
+    fn account(&mut self) -> Result<(), String> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        let held = if self.stream && self.success() {
+            self.sse.buffered()
+        } else {
+            self.body.len()
+        };
+        if held == self.charged {
+            return Ok(());
+        }
+        if held < self.charged {
+            budget.release(self.charged - held);
+            self.charged = held;
+            return Ok(());
+        }
+        if budget.charge(held - self.charged) {
+            self.charged = held;
+            return Ok(());
+        }
+        let msg = format!(
+            "response buffers would exceed client.max_buffer_mib = {} MiB across in-flight requests (this response buffered {:.1} MiB{})",
+            budget.limit_mib(),
+            held as f64 / (1 << 20) as f64,
+            if self.stream && self.success() {
+                " of an unfinished SSE line or event"
+            } else {
+                " of its body"
+            }
+        );
+        // Free it now; the request ends with this error.
+        self.sse = SseParser::new();
+        self.body = Vec::new();
+        Err(msg)
+    }
+
     fn event(&mut self, e: Event<'_>, at: i64) -> Result<(), String> {
+        self.last_event_at = Some(at);
         if e.data == b"[DONE]" {
             self.done = true;
+            self.done_at.get_or_insert(at);
             return Ok(());
         }
         if e.error {
@@ -254,6 +383,7 @@ impl Collector {
                 }
                 if t.generated_text.is_some() {
                     self.done = true;
+                    self.done_at.get_or_insert(at);
                 }
                 match t.token {
                     Some(tok) if !tok.special => match tok.text {
@@ -301,11 +431,22 @@ impl Collector {
         got
     }
 
+    /// The error of a body that is not the JSON expected.
+    fn malformed(&self, e: &serde_json::Error, body: &[u8]) -> String {
+        match self.content_length {
+            Some(n) if e.is_eof() => format!(
+                "the body ran past its Content-Length ({n} bytes): the JSON is cut there ({e}): {}",
+                snippet(body)
+            ),
+            _ => format!("malformed response body ({e}): {}", snippet(body)),
+        }
+    }
+
     fn whole_body(&mut self, body: &[u8]) -> Result<(), String> {
         match self.api {
             Api::OpenaiChat | Api::OpenaiCompletions => {
-                let c: OaBody<'_> = serde_json::from_slice(body)
-                    .map_err(|e| format!("malformed response body ({e}): {}", snippet(body)))?;
+                let c: OaBody<'_> =
+                    serde_json::from_slice(body).map_err(|e| self.malformed(&e, body))?;
                 if c.error.is_some() || c.object.as_ref().is_some_and(|o| o.0 == "error") {
                     return Err(format!("server error: {}", error_message(body)));
                 }
@@ -324,8 +465,7 @@ impl Collector {
                 // `/generate` answers an object; some versions a one-element list.
                 let t: TgiBody<'_> = match serde_json::from_slice::<Vec<TgiBody<'_>>>(body) {
                     Ok(mut v) if !v.is_empty() => v.swap_remove(0),
-                    _ => serde_json::from_slice(body)
-                        .map_err(|e| format!("malformed response body ({e}): {}", snippet(body)))?,
+                    _ => serde_json::from_slice(body).map_err(|e| self.malformed(&e, body))?,
                 };
                 if t.error.is_some() {
                     return Err(format!("server error: {}", error_message(body)));
@@ -351,163 +491,55 @@ fn sse_msg(e: SseError<String>) -> String {
     }
 }
 
+/// A header value as text: lossy UTF-8, at most 500 bytes.
+fn field_text(v: &[u8]) -> String {
+    cut(&String::from_utf8_lossy(v), 500)
+}
+
 impl Sink for Collector {
     fn head(&mut self, status: u16, first_byte: Instant) {
         self.status = Some(status);
         self.first_byte = Some(ns(self.base, first_byte));
     }
 
+    fn fields(&mut self, f: &Fields<'_>) {
+        self.location = f.location.map(field_text);
+        self.content_encoding = f
+            .content_encoding
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case(b"identity"))
+            .map(field_text);
+        self.content_length = f.content_length;
+    }
+
     fn data(&mut self, bytes: &[u8], at: Instant) -> Result<(), String> {
         if !self.success() {
             let room = ERROR_BODY_MAX.saturating_sub(self.body.len());
             self.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            return Ok(());
+            return self.account();
+        }
+        if let Some(m) = self.encoded() {
+            return Err(m);
         }
         if self.stream {
             let at = ns(self.base, at);
             let mut sse = std::mem::take(&mut self.sse);
             let r = sse.feed(bytes, &mut |e: Event<'_>| self.event(e, at));
             self.sse = sse;
-            return r.map_err(sse_msg);
+            r.map_err(sse_msg)?;
+            return self.account();
         }
         if self.body.len() + bytes.len() > BODY_MAX {
             return Err(format!("response body larger than {} MiB", BODY_MAX >> 20));
         }
         self.body.extend_from_slice(bytes);
-        Ok(())
+        self.account()
+    }
+
+    fn complete(&self) -> bool {
+        self.stream && self.done
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn feed(c: &mut Collector, base: Instant, parts: &[(&str, u64)]) -> Result<(), String> {
-        c.head(200, base + Duration::from_millis(1));
-        for (p, ms) in parts {
-            c.data(p.as_bytes(), base + Duration::from_millis(*ms))?;
-        }
-        c.finish(0)
-    }
-
-    #[test]
-    fn chat_stream_role_chunk_is_not_a_token_reasoning_is() {
-        let base = Instant::now();
-        let mut c = Collector::new(Api::OpenaiChat, true, base);
-        feed(
-            &mut c,
-            base,
-            &[
-                ("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n", 5),
-                ("data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hmm\"}}]}\n\n", 7),
-                ("data: {\"choices\":[{\"delta\":{\"content\":\"Hi\\n\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" you\"},\"finish_reason\":\"length\"}]}\n\n", 9),
-                ("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\ndata: [DONE]\n\n", 10),
-            ],
-        )
-        .unwrap();
-        assert_eq!(c.first_byte, Some(1_000_000));
-        assert_eq!(c.first_token, Some(7_000_000));
-        assert_eq!(c.chunks, vec![7_000_000, 9_000_000, 9_000_000]);
-        assert_eq!(c.content, "Hi\n you");
-        assert_eq!(c.reasoning, "hmm");
-        assert_eq!((c.usage_prompt, c.usage_output), (Some(12), Some(3)));
-        assert_eq!(c.finish_reason.as_deref(), Some("length"));
-        assert!(c.done);
-    }
-
-    #[test]
-    fn completions_and_tgi_streams() {
-        let base = Instant::now();
-        let mut c = Collector::new(Api::OpenaiCompletions, true, base);
-        feed(&mut c, base, &[("data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"text\":\"b\"}]}\n\ndata: [DONE]\n\n", 3)]).unwrap();
-        assert_eq!((c.content.as_str(), c.chunks.len()), ("ab", 2));
-
-        let mut t = Collector::new(Api::Tgi, true, base);
-        feed(
-            &mut t,
-            base,
-            &[
-                ("data:{\"token\":{\"id\":1,\"text\":\"x\",\"special\":false},\"generated_text\":null,\"details\":null}\n\n", 2),
-                ("data:{\"token\":{\"id\":2,\"text\":\"</s>\",\"special\":true},\"generated_text\":\"x\",\"details\":{\"finish_reason\":\"eos_token\",\"generated_tokens\":2}}\n\n", 4),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            (t.content.as_str(), t.chunks.clone(), t.usage_output, t.done),
-            ("x", vec![2_000_000], Some(2), true)
-        );
-        assert_eq!(t.finish_reason.as_deref(), Some("eos_token"));
-    }
-
-    #[test]
-    fn stream_errors() {
-        let base = Instant::now();
-        let mut c = Collector::new(Api::OpenaiChat, true, base);
-        let e = feed(
-            &mut c,
-            base,
-            &[(
-                "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {not json\n\n",
-                2,
-            )],
-        )
-        .unwrap_err();
-        assert!(e.starts_with("malformed SSE data"), "{e}");
-        assert_eq!(c.chunks.len(), 1, "chunks before the bad line are kept");
-        let mut c = Collector::new(Api::OpenaiChat, true, base);
-        let e = feed(
-            &mut c,
-            base,
-            &[(
-                "data: {\"object\":\"error\",\"message\":\"out of memory\"}\n\n",
-                2,
-            )],
-        )
-        .unwrap_err();
-        assert_eq!(e, "server error in stream: out of memory");
-    }
-
-    #[test]
-    fn non_streamed_bodies() {
-        let base = Instant::now();
-        let mut c = Collector::new(Api::OpenaiChat, false, base);
-        feed(
-            &mut c,
-            base,
-            &[
-                (
-                    "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"hel",
-                    2,
-                ),
-                (
-                    "lo\"}}],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}",
-                    3,
-                ),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            (c.content.as_str(), c.usage_output, c.first_token),
-            ("hello", Some(2), None)
-        );
-        let mut t = Collector::new(Api::Tgi, false, base);
-        feed(&mut t, base, &[("[{\"generated_text\":\"yo\",\"details\":{\"finish_reason\":\"length\",\"generated_tokens\":1}}]", 2)]).unwrap();
-        assert_eq!((t.content.as_str(), t.usage_output), ("yo", Some(1)));
-    }
-
-    #[test]
-    fn error_bodies_keep_the_message() {
-        let base = Instant::now();
-        let mut c = Collector::new(Api::OpenaiChat, true, base);
-        c.head(429, base);
-        c.data(
-            b"{\"error\":{\"message\":\"rate limited\",\"type\":\"x\"}}",
-            base,
-        )
-        .unwrap();
-        c.finish(0).unwrap();
-        assert!(!c.success());
-        assert_eq!(c.error_body(), "rate limited");
-    }
-}
+#[path = "response_tests.rs"]
+mod tests;

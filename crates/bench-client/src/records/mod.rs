@@ -75,6 +75,8 @@ pub struct WriterStats {
     pub output_tokens: u64,
     /// Row groups flushed.
     pub flushes: u64,
+    /// Snapshots of requests.parquet that failed during the run (tried again at the next flush).
+    pub snapshot_failures: u64,
     /// CPU time of the writer thread (Linux), ns.
     pub cpu_ns: Option<u64>,
 }
@@ -207,7 +209,18 @@ impl State {
             a.flush().map_err(|e| format!("output.jsonl: {e}"))?;
         }
         let kv = self.dynamic_kv(complete);
-        self.out.snapshot(&kv)
+        // A failed snapshot (no descriptor for the temporary file, a full disk) loses nothing:
+        // the rows are in the live file, which becomes requests.parquet at the end. Say so once,
+        // and try again at the next flush.
+        if let Err(e) = self.out.snapshot(&kv) {
+            if self.stats.snapshot_failures == 0 {
+                tracing::warn!(
+                    "client: could not update requests.parquet during the run ({e}); the records are kept and written at the end; trying again at each flush"
+                );
+            }
+            self.stats.snapshot_failures += 1;
+        }
+        Ok(())
     }
 
     /// Prompt tokens of the item's own text: the workload's length, else counted.
@@ -220,10 +233,18 @@ impl State {
         })
     }
 
-    fn add(&mut self, o: Box<Outcome>) -> Result<(), String> {
+    fn add(&mut self, mut o: Box<Outcome>) -> Result<(), String> {
         let tok = &self.cfg.tokenizer;
-        let content_tokens = clip(tok.count(&o.content));
-        let output_tokens = content_tokens + clip(tok.count(&o.reasoning));
+        let (content, approx_c) = tok.count_bounded(&o.content);
+        let (reasoning, approx_r) = tok.count_bounded(&o.reasoning);
+        let content_tokens = clip(content);
+        let output_tokens = content_tokens + clip(reasoning);
+        if approx_c || approx_r {
+            o.notes.push(format!(
+                "output_tokens approximate: a run of more than {} bytes without whitespace was estimated at 4 bytes per token",
+                bench_text::MAX_PIECE
+            ));
+        }
         let own = self.own_prompt_tokens(o.idx);
         let mut prompt_tokens = own;
         if let (Some(s), false) = (o.session, o.warmup) {
@@ -268,6 +289,8 @@ impl State {
             } else {
                 None
             },
+            retried: o.retried,
+            note: (!o.notes.is_empty()).then(|| o.notes.join("; ")),
         };
         self.stats.rows += 1;
         if o.warmup {

@@ -12,6 +12,13 @@
 //! A snapshot copies the whole file, so the interval between flushes grows to at least 20x the
 //! time the last snapshot took (a 10 MB file copies in a few ms: the interval stays at
 //! `client.flush_interval_s`).
+//!
+//! Out of file descriptors (a run with more sockets than `ulimit -n` allows) the writer loses
+//! nothing: it holds every descriptor it needs from the start (the live file to write, the same
+//! file to read for the copy, and the next snapshot's temporary file, created again right after
+//! each rename), so a snapshot never opens a file, and finishing (footer, rename) needs none.
+//! When the next temporary file cannot be created, that snapshot is skipped and tried again at
+//! the next flush; the caller reports it.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -31,6 +38,10 @@ pub struct ParquetOut {
     live_path: PathBuf,
     tmp_path: PathBuf,
     writer: Option<ArrowWriter<File>>,
+    /// The live file again, for reading (the copy of a snapshot).
+    live_reader: File,
+    /// The next snapshot's temporary file, created ahead.
+    next_tmp: Option<File>,
     props: WriterProperties,
     schema_descr: Arc<parquet::schema::types::SchemaDescriptor>,
     /// Key-value metadata of every footer: the Arrow schema, then `user_kv`.
@@ -78,6 +89,8 @@ impl ParquetOut {
             " (parquet-rs)"
         ));
         let file = File::create(&live_path).map_err(|e| err(&live_path, e))?;
+        let live_reader = File::open(&live_path).map_err(|e| err(&live_path, e))?;
+        let next_tmp = Some(File::create(&tmp_path).map_err(|e| err(&tmp_path, e))?);
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))
             .map_err(|e| err(&live_path, e))?;
         let schema_descr = Arc::new(
@@ -94,6 +107,8 @@ impl ParquetOut {
             live_path,
             tmp_path,
             writer: Some(writer),
+            live_reader,
+            next_tmp,
             props,
             schema_descr,
             kv: all_kv,
@@ -138,7 +153,8 @@ impl ParquetOut {
         ParquetMetaData::new(fm, groups)
     }
 
-    /// Replaces requests.parquet with a complete file holding every row written so far.
+    /// Replaces requests.parquet with a complete file holding every row written so far. An
+    /// error leaves the previous snapshot in place and the writer usable: call again later.
     pub fn snapshot(&mut self, extra_kv: &[KeyValue]) -> Result<(), String> {
         let t0 = Instant::now();
         let w = self
@@ -147,10 +163,33 @@ impl ParquetOut {
             .ok_or_else(|| err(&self.path, "already finished"))?;
         let len = w.bytes_written() as u64;
         let md = self.metadata(extra_kv);
-        let mut tmp = File::create(&self.tmp_path).map_err(|e| err(&self.tmp_path, e))?;
-        let live = File::open(&self.live_path).map_err(|e| err(&self.live_path, e))?;
-        let copied =
-            std::io::copy(&mut live.take(len), &mut tmp).map_err(|e| err(&self.tmp_path, e))?;
+        let mut tmp = match self.next_tmp.take() {
+            Some(f) => f,
+            None => File::create(&self.tmp_path).map_err(|e| err(&self.tmp_path, e))?,
+        };
+        // whatever happens below, this handle is the temporary file to use next time
+        let result = self.fill(&mut tmp, len, &md);
+        if result.is_err() {
+            self.next_tmp = Some(tmp);
+            return result;
+        }
+        drop(tmp);
+        std::fs::rename(&self.tmp_path, &self.path).map_err(|e| err(&self.path, e))?;
+        self.next_tmp = File::create(&self.tmp_path).ok();
+        self.last_snapshot = t0.elapsed();
+        Ok(())
+    }
+
+    /// Writes the first `len` bytes of the live file and a footer `md` into `tmp`.
+    fn fill(&mut self, tmp: &mut File, len: u64, md: &ParquetMetaData) -> Result<(), String> {
+        use std::io::Seek;
+        tmp.set_len(0).map_err(|e| err(&self.tmp_path, e))?;
+        tmp.rewind().map_err(|e| err(&self.tmp_path, e))?;
+        self.live_reader
+            .rewind()
+            .map_err(|e| err(&self.live_path, e))?;
+        let copied = std::io::copy(&mut (&self.live_reader).take(len), tmp)
+            .map_err(|e| err(&self.tmp_path, e))?;
         if copied != len {
             return Err(err(
                 &self.live_path,
@@ -158,14 +197,11 @@ impl ParquetOut {
             ));
         }
         let mut out = BufWriter::new(tmp);
-        ParquetMetaDataWriter::new(&mut out, &md)
+        ParquetMetaDataWriter::new(&mut out, md)
             .with_preserve_page_index_locations(false)
             .finish()
             .map_err(|e| err(&self.tmp_path, e))?;
         out.flush().map_err(|e| err(&self.tmp_path, e))?;
-        drop(out);
-        std::fs::rename(&self.tmp_path, &self.path).map_err(|e| err(&self.path, e))?;
-        self.last_snapshot = t0.elapsed();
         Ok(())
     }
 
@@ -184,10 +220,18 @@ impl ParquetOut {
 
 impl Drop for ParquetOut {
     fn drop(&mut self) {
-        if self.writer.is_some() {
-            // Not finished (an error path): the last snapshot stays as requests.parquet.
-            let _ = std::fs::remove_file(&self.live_path);
-            let _ = std::fs::remove_file(&self.tmp_path);
+        let _ = std::fs::remove_file(&self.tmp_path);
+        if let Some(w) = self.writer.take() {
+            // Not finished (an error path): close what was written into a complete file when
+            // the writer can (it needs no new descriptor), else keep the last snapshot.
+            match w.close() {
+                Ok(_) => {
+                    let _ = std::fs::rename(&self.live_path, &self.path);
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_file(&self.live_path);
+                }
+            }
         }
     }
 }
@@ -252,13 +296,14 @@ mod tests {
             );
             assert!(meta.iter().any(|(k, v)| k == "bench.test" && v == "1"));
         }
-        // One more batch written but not snapshotted, then the writer is dropped (as in a crash
-        // after the write): the file still holds the 4 snapshotted row groups.
+        // One more batch written but not snapshotted, then the writer is dropped unfinished (an
+        // error path): it closes what was written, so nothing is lost.
         out.write(&to_batch(&[row(999, 3)], 0).unwrap()).unwrap();
         drop(out);
         let (back, _) = read_records(&path).unwrap();
-        assert_eq!(back.len(), 200);
+        assert_eq!(back.len(), 201);
         assert!(!d.path().join(".requests.parquet.live").exists());
+        assert!(!d.path().join(".requests.parquet.tmp").exists());
 
         let mut out = ParquetOut::create(&path, vec![]).unwrap();
         out.write(&to_batch(&[row(1, 2), row(2, 0)], 0).unwrap())

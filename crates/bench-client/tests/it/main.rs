@@ -6,5 +6,8 @@
 mod common;
 mod faults;
 mod features;
+mod keepalive;
+mod limits;
 mod process;
+mod secrets;
 mod sessions;

@@ -45,6 +45,17 @@ fn child_process_entry() {
     if mode == "sigkill" {
         cfg.client.write_aibrix_output = true;
     }
+    if mode == "fdlimit" {
+        // as `ulimit -n 300` would: soft and hard, so the client cannot raise it
+        use rustix::process::{Resource, Rlimit, setrlimit};
+        let l = Rlimit {
+            current: Some(300),
+            maximum: Some(300),
+        };
+        setrlimit(Resource::Nofile, l).expect("setrlimit");
+        cfg.client.timeout_s = 30.0;
+        cfg.client.flush_interval_s = 0.2;
+    }
     let opts = RunOptions {
         base_url: url,
         quiet: true,
@@ -308,4 +319,40 @@ fn duration_limit_stops_sending() {
             .filter(|r| r.sent_ns.is_none())
             .all(|r| r.status == "not_sent" && r.scheduled_ns >= 240_000_000)
     );
+}
+
+/// Out of file descriptors (`ulimit -n 300`, a slow but correct server, 200 req/s for 4 s): no
+/// record is lost. Requests that find no descriptor for a socket end as transport_error rows
+/// saying so, the rest are ok, and requests.parquet is complete (the writer holds its own
+/// descriptors from the start).
+#[test]
+fn out_of_file_descriptors_loses_no_record() {
+    let server = TestServer::start(|_| slow(2_000));
+    let dir = run_dir();
+    write_workload(dir.path(), None, evenly(800, 5.0, 2));
+    let status = child("fdlimit", dir.path(), &server.url(), &[])
+        .wait()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "the run completes");
+    let (rows, _, kv) = records(dir.path());
+    assert_eq!(meta(&kv, "bench.complete"), Some("true"));
+    assert_eq!(rows.len(), 800, "one row per workload request");
+    let ok = rows.iter().filter(|r| r.status == "ok").count();
+    let no_fd: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == "transport_error")
+        .collect();
+    assert_eq!(ok + no_fd.len(), 800, "only ok and transport_error");
+    assert!(
+        ok > 100,
+        "{ok} ok: the requests that had a socket succeeded"
+    );
+    assert!(
+        !no_fd.is_empty(),
+        "400 in flight cannot fit in 300 descriptors"
+    );
+    for r in &no_fd {
+        let e = r.error.as_deref().unwrap_or("").to_lowercase();
+        assert!(e.contains("too many open files"), "{e}");
+    }
 }

@@ -178,6 +178,13 @@ pub mod columns {
     pub const STREAM: &str = "stream";
     /// Utf8, nullable: the generated text, when `client.record_output_text` is on.
     pub const OUTPUT_TEXT: &str = "output_text";
+    /// Boolean: the request was sent again on a fresh connection after a kept-alive one turned
+    /// out closed before any byte of the response (nothing of the first attempt reached the
+    /// server's application).
+    pub const RETRIED: &str = "retried";
+    /// Utf8, nullable: remarks on a request whatever its status: an approximate client token
+    /// count (a piece too long to tokenize), a stream that did not close after its end marker.
+    pub const NOTE: &str = "note";
 }
 
 /// Keys of the Parquet key-value metadata.

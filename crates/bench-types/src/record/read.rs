@@ -195,6 +195,10 @@ pub struct RecordTable {
     pub stream: Vec<bool>,
     /// `output_text`.
     pub output_text: Vec<Option<String>>,
+    /// `retried` (missing in files of earlier versions: false).
+    pub retried: Vec<bool>,
+    /// `note`.
+    pub note: Vec<Option<String>>,
 }
 
 /// The kind of values a column must hold.
@@ -260,11 +264,13 @@ pub const REQUIRED: [(&str, Kind); 19] = [
 ];
 
 /// Columns read when present.
-const OPTIONAL: [(&str, Kind); 4] = [
+const OPTIONAL: [(&str, Kind); 6] = [
     (col::CONNECT_NS, Kind::Time),
     (col::FINISH_REASON, Kind::String),
     (col::STREAM, Kind::Boolean),
     (col::OUTPUT_TEXT, Kind::String),
+    (col::RETRIED, Kind::Boolean),
+    (col::NOTE, Kind::String),
 ];
 
 fn bad(path: &Path, msg: impl Into<String>) -> FormatError {
@@ -428,6 +434,12 @@ impl RecordTable {
                 .unwrap_or_else(|| vec![false; n]),
         );
         self.output_text.extend(opt_strings(col::OUTPUT_TEXT));
+        self.retried.extend(
+            get(col::RETRIED)
+                .map(bools)
+                .unwrap_or_else(|| vec![false; n]),
+        );
+        self.note.extend(opt_strings(col::NOTE));
         Ok(())
     }
 
@@ -481,6 +493,8 @@ impl RecordTable {
                 finish_reason: self.finish_reason[i].clone(),
                 stream: self.stream[i],
                 output_text: self.output_text[i].clone(),
+                retried: self.retried[i],
+                note: self.note[i].clone(),
             });
         }
         rows.sort_by_key(|r| (r.warmup, r.request_id));
@@ -517,6 +531,8 @@ mod tests {
             finish_reason: Some("length".into()),
             stream: true,
             error: (id == 3).then(|| "boom".to_string()),
+            retried: id % 7 == 0,
+            note: (id % 5 == 0).then(|| "a note".to_string()),
             ..RequestRecord::new(id, 1_000 + id as i64, RequestStatus::Ok)
         }
     }

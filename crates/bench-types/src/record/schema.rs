@@ -66,6 +66,10 @@ pub struct RequestRecord {
     pub stream: bool,
     /// `output_text`.
     pub output_text: Option<String>,
+    /// `retried`.
+    pub retried: bool,
+    /// `note`.
+    pub note: Option<String>,
 }
 
 impl RequestRecord {
@@ -95,6 +99,8 @@ impl RequestRecord {
             finish_reason: None,
             stream: false,
             output_text: None,
+            retried: false,
+            note: None,
         }
     }
 }
@@ -130,6 +136,8 @@ pub fn schema() -> SchemaRef {
         Field::new(col::FINISH_REASON, DataType::Utf8, true),
         Field::new(col::STREAM, DataType::Boolean, false),
         Field::new(col::OUTPUT_TEXT, DataType::Utf8, true),
+        Field::new(col::RETRIED, DataType::Boolean, false),
+        Field::new(col::NOTE, DataType::Utf8, true),
     ]))
 }
 
@@ -187,6 +195,8 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     let mut finish = StringBuilder::new();
     let mut stream = BooleanBuilder::with_capacity(n);
     let mut text = StringBuilder::new();
+    let mut retried = BooleanBuilder::with_capacity(n);
+    let mut note = StringBuilder::new();
     let s = |v: Option<i64>| v.map(|t| t - shift);
     for r in rows {
         id.append_value(r.request_id);
@@ -223,6 +233,8 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
         finish.append_option(r.finish_reason.as_deref());
         stream.append_value(r.stream);
         text.append_option(r.output_text.as_deref());
+        retried.append_value(r.retried);
+        note.append_option(r.note.as_deref());
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -246,5 +258,7 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     cols.push(Arc::new(finish.finish()));
     cols.push(Arc::new(stream.finish()));
     cols.push(Arc::new(text.finish()));
+    cols.push(Arc::new(retried.finish()));
+    cols.push(Arc::new(note.finish()));
     RecordBatch::try_new(schema(), cols)
 }
