@@ -136,13 +136,10 @@ pub fn write_constant(dir: &Path, n: usize, rate: f64, out: u32) {
     .expect("write workload");
 }
 
-/// Nearest-rank quantile.
+/// The p-quantile of `v` as summary.json reports it (bench-types' linear percentile); NaN when
+/// empty.
 pub fn q(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
+    bench_types::stats::quantile(v, p).unwrap_or(f64::NAN)
 }
 
 /// A field of /proc/<pid>/status in kB (VmRSS, VmHWM).

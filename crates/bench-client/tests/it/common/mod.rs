@@ -92,10 +92,9 @@ pub fn meta<'a>(kv: &'a [(String, String)], key: &str) -> Option<&'a str> {
     kv.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// The q-quantile (nearest rank) of `v`.
+/// The q-quantile of `v` as summary.json reports it (bench-types' linear percentile).
 pub fn quantile(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
+    bench_types::stats::quantile(v, q).expect("values")
 }
 
 /// Per thread of this process: time spent waiting for a CPU so far (Linux schedstat), ns.
