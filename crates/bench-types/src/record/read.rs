@@ -77,11 +77,17 @@ pub enum Status {
     Unknown(u32),
 }
 
+/// One record batch's chunk times: its values and, per row, `[start, end)` into them.
+type Part = (arrow_buffer::ScalarBuffer<i64>, Vec<(usize, usize)>);
+
+/// Key-value metadata pairs of a Parquet file.
+pub type KeyValues = Vec<(String, String)>;
+
 /// Every `chunk_ns` list of the file, row by row, without copying the values.
 #[derive(Debug, Default, Clone)]
 pub struct ChunkLists {
-    /// Per record batch: its values and, per row, `[start, end)` into them.
-    parts: Vec<(arrow_buffer::ScalarBuffer<i64>, Vec<(usize, usize)>)>,
+    /// Per record batch.
+    parts: Vec<Part>,
     /// Total number of values.
     pub total: usize,
 }
@@ -503,7 +509,7 @@ impl RecordTable {
 }
 
 /// requests.parquet as rows sorted by (warmup, request_id), and its key-value metadata.
-pub fn read_rows(path: &Path) -> Result<(Vec<RequestRecord>, Vec<(String, String)>), FormatError> {
+pub fn read_rows(path: &Path) -> Result<(Vec<RequestRecord>, KeyValues), FormatError> {
     let t = RecordTable::read(path)?;
     let kv = t.key_values.clone();
     Ok((t.into_rows()?, kv))
@@ -516,7 +522,7 @@ mod tests {
 
     fn row(id: u64, chunks: usize) -> RequestRecord {
         RequestRecord {
-            session_id: (id % 2 == 0).then_some(id / 2),
+            session_id: id.is_multiple_of(2).then_some(id / 2),
             turn: Some(1),
             http_status: Some(200),
             ready_ns: Some(1_100),
@@ -531,8 +537,8 @@ mod tests {
             finish_reason: Some("length".into()),
             stream: true,
             error: (id == 3).then(|| "boom".to_string()),
-            retried: id % 7 == 0,
-            note: (id % 5 == 0).then(|| "a note".to_string()),
+            retried: id.is_multiple_of(7),
+            note: id.is_multiple_of(5).then(|| "a note".to_string()),
             ..RequestRecord::new(id, 1_000 + id as i64, RequestStatus::Ok)
         }
     }
