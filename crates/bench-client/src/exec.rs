@@ -133,6 +133,10 @@ impl Ctx {
     }
 }
 
+/// What sending returned: `None` when the run aborted it, `Err` at the timeout, else the
+/// transport's result.
+type Sent = Option<Result<Result<Instant, Failure>, tokio::time::error::Elapsed>>;
+
 /// Sends `body` and fills in `o`: sent, response instants, text, usage, status.
 pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
     let mut col = Collector::new(ctx.api, ctx.stream, ctx.base).with_budget(ctx.buffers.clone());
@@ -164,8 +168,39 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
     if let Some(note) = marks.unterminated.take() {
         o.notes.push(note);
     }
+    let (status, error, end) = classify(ctx, &mut col, &marks, result, now, &mut o.notes);
+    // A server may echo the request head (the API key) in what it answers.
+    let secrets = ctx.transport.secrets();
+    o.status = status;
+    o.error = error.map(|e| secrets.redact(&e));
+    for n in &mut o.notes {
+        *n = secrets.redact(n);
+    }
+    o.end = Some(end);
+    o.http_status = col.status;
+    o.first_byte = col.first_byte;
+    o.first_token = col.first_token;
+    o.chunks = std::mem::take(&mut col.chunks);
+    o.content = std::mem::take(&mut col.content);
+    o.reasoning = std::mem::take(&mut col.reasoning);
+    o.usage_prompt = col.usage_prompt;
+    o.usage_output = col.usage_output;
+    o.finish_reason = col.finish_reason.take();
+}
+
+/// How a request ended, from what the transport returned (`None`: the run aborted it, `Err`:
+/// the timeout) and what the collector saw: (status, error, end ns). Remarks for the `note`
+/// column go to `notes`.
+fn classify(
+    ctx: &Ctx,
+    col: &mut Collector,
+    marks: &Marks,
+    result: Sent,
+    now: Instant,
+    notes: &mut Vec<String>,
+) -> (RequestStatus, Option<String>, i64) {
     let timeout_s = ctx.timeout.as_secs_f64();
-    let (status, error, end) = match result {
+    match result {
         None => (
             RequestStatus::Cancelled,
             Some("cancelled: the run was stopped while the request was in flight".to_string()),
@@ -174,7 +209,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
         // The stream had ended ([DONE], TGI's final event) and only the end of the body or the
         // close was missing: it finished, at its marker.
         Some(Err(_)) if col.success() && col.done => {
-            o.notes.push(format!(
+            notes.push(format!(
                 "the server did not close the stream after its end marker (timed out after {timeout_s} s waiting for it): the request ends at the marker"
             ));
             (RequestStatus::Ok, None, col.done_at.unwrap_or(ctx.ns(now)))
@@ -182,7 +217,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
         // A finish_reason (and maybe the usage event after it) came, only [DONE] or the end of
         // the body did not: the reply is complete.
         Some(Err(_)) if col.success() && ctx.stream && col.finish_reason.is_some() => {
-            o.notes.push(format!(
+            notes.push(format!(
                 "the stream sent its finish_reason but not its end ([DONE] or the end of the body) within {timeout_s} s: the request ends at its last event"
             ));
             (
@@ -206,7 +241,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
         }
         // Failed in the read that brought the end marker (say, garbage after `[DONE]`).
         Some(Ok(Err(f))) if col.success() && col.done => {
-            o.notes.push(crate::http::after_marker_note(&f.to_string()));
+            notes.push(crate::http::after_marker_note(&f.to_string()));
             (RequestStatus::Ok, None, col.done_at.unwrap_or(ctx.ns(now)))
         }
         Some(Ok(Err(f))) => {
@@ -233,7 +268,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
                 _ if !col.success() => (RequestStatus::HttpError, Some(col.http_error()), end),
                 // Whatever follows the end marker does not undo the reply.
                 Err(m) if col.done => {
-                    o.notes.push(format!("after the stream's end marker: {m}"));
+                    notes.push(format!("after the stream's end marker: {m}"));
                     (RequestStatus::Ok, None, col.done_at.unwrap_or(end))
                 }
                 Err(m) => (RequestStatus::TransportError, Some(m), end),
@@ -263,24 +298,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
                 Ok(()) => (RequestStatus::Ok, None, end),
             }
         }
-    };
-    // A server may echo the request head (the API key) in what it answers.
-    let secrets = ctx.transport.secrets();
-    o.status = status;
-    o.error = error.map(|e| secrets.redact(&e));
-    for n in &mut o.notes {
-        *n = secrets.redact(n);
     }
-    o.end = Some(end);
-    o.http_status = col.status;
-    o.first_byte = col.first_byte;
-    o.first_token = col.first_token;
-    o.chunks = std::mem::take(&mut col.chunks);
-    o.content = std::mem::take(&mut col.content);
-    o.reasoning = std::mem::take(&mut col.reasoning);
-    o.usage_prompt = col.usage_prompt;
-    o.usage_output = col.usage_output;
-    o.finish_reason = col.finish_reason.take();
 }
 
 /// The conversation of one session so far.
