@@ -109,13 +109,16 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         tracing::warn!("config: {w}");
     }
     let stages = stages(&args.stage, &resolved.config);
-    let run_dir = run_dir(&resolved, &stages, args.force)?;
+    // the server first: a dead endpoint or a wrong model ends the run before any file is made
+    let server = check_server(&mut resolved, &stages)?;
     preflight(&mut resolved, &stages)?;
+    let run_dir = run_dir(&resolved, &stages, args.force)?;
     let ctx = StageCtx {
         resolved: &resolved,
         run_dir: &run_dir,
         quiet: args.quiet,
         signals: &signals,
+        server,
     };
     let mut code = exit::OK;
     for &stage in &stages {
@@ -226,6 +229,62 @@ fn point_latest(parent: &Path, dir: &Path) {
     }
 }
 
+/// The server's preflight (`client.preflight`) for a run whose client stage sends to a URL:
+/// reachable (waiting up to `client.wait_ready_s`), serving the model (taken from its list when
+/// `client.model` is not given), answering one probe the way `client.api` says. The in-process
+/// simulated engine is checked when it has started ([`run_client`]).
+fn check_server(
+    r: &mut Resolved,
+    stages: &[Stage],
+) -> Result<Option<bench_client::preflight::ServerInfo>, Failure> {
+    let c = &r.config.client;
+    let bench_config::Endpoint::Url(url) = &c.endpoint else {
+        return Ok(None);
+    };
+    if !stages.contains(&Stage::Client) {
+        return Ok(None);
+    }
+    if !c.preflight {
+        if !r.is_explicit("client.model") {
+            return Err(Failure::new(
+                exit::BAD_INPUT,
+                "client.model: not given, and with client.preflight: false nothing asks the server which model it serves; set client.model (--model)",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut asked = c.clone();
+    if !r.is_explicit("client.model") {
+        asked.model = String::new();
+    }
+    let url = url.clone();
+    let info =
+        bench_client::preflight::check(&asked, &url).map_err(|e| stage_failure("preflight", e))?;
+    if info.model != r.config.client.model {
+        r.config.client.model = info.model.clone();
+        r.tree["client"]["model"] = serde_json::Value::String(info.model.clone());
+    }
+    tracing::info!(
+        "preflight: {url} serves `{}`{}{}",
+        info.model,
+        info.engine
+            .as_deref()
+            .map(|e| format!(
+                " ({e}{})",
+                info.version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default()
+            ))
+            .unwrap_or_default(),
+        info.probe
+            .as_ref()
+            .map(|p| format!("; probe answered in {:.2} s", p.seconds))
+            .unwrap_or_default()
+    );
+    Ok(Some(info))
+}
+
 /// Checks that fail fast, before any stage writes: the tokenizer loads (`auto` picks the served
 /// model's local copy), and the API key's variable is set when the client will run.
 fn preflight(r: &mut Resolved, stages: &[Stage]) -> Result<(), Failure> {
@@ -280,6 +339,8 @@ struct StageCtx<'a> {
     run_dir: &'a Path,
     quiet: bool,
     signals: &'a Signals,
+    /// What the preflight learnt of the server (a URL endpoint).
+    server: Option<bench_client::preflight::ServerInfo>,
 }
 
 /// Runs one stage and records it in the manifest; returns whether a signal interrupted it, and
@@ -361,6 +422,18 @@ fn run_client(ctx: &StageCtx<'_>) -> Result<bench_client::ClientOutcome, Failure
         Some(h) => h.base_url(),
         None => cfg.client.endpoint.to_string(),
     };
+    let mut server = ctx.server.clone();
+    if sim.is_some() && cfg.client.preflight {
+        match bench_client::preflight::check(&cfg.client, &base_url) {
+            Ok(info) => server = Some(info),
+            Err(e) => {
+                if let Some(h) = sim {
+                    h.shutdown();
+                }
+                return Err(stage_failure("preflight", e));
+            }
+        }
+    }
     let opts = bench_client::RunOptions {
         base_url,
         quiet: ctx.quiet,
@@ -372,7 +445,14 @@ fn run_client(ctx: &StageCtx<'_>) -> Result<bench_client::ClientOutcome, Failure
     if let Some(h) = sim {
         h.shutdown();
     }
-    res.map_err(|e| stage_failure("client", e))
+    let mut outcome = res.map_err(|e| stage_failure("client", e))?;
+    if let Some(info) = server {
+        outcome.output.stat(
+            "server",
+            serde_json::to_value(&info).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    Ok(outcome)
 }
 
 /// The workload stage matches prompts to lengths counted by the dataset stage: refuse to mix

@@ -9,4 +9,5 @@ mod interrupt;
 mod pipeline;
 mod real_traces;
 mod serve;
+mod server;
 mod snapshots_cli;

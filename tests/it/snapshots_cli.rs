@@ -149,6 +149,11 @@ fn failure_first_summary() {
         "20",
         "--num-requests",
         "8",
+        // past the preflight (which would stop a dead endpoint first), every request fails
+        "--model",
+        "m",
+        "--override",
+        "client.preflight=false",
         "-o",
         dir.path().to_str().unwrap(),
     ]);
@@ -158,6 +163,7 @@ fn failure_first_summary() {
         (r"bench analysis: \S+", "bench analysis: [run_dir]"),
         (r"(?m)^(Duration \(s\)\s+)\S+", "$1[s]"),
         (r"(?m)^(Request throughput \(req/s\)\s+)\S+", "$1[x]"),
+        (r"(?m)^(Offered / achieved\s+).*$", "$1[rates]"),
         (r"(?m)^(TTFB \(ms\)|Dispatch lag \(ms\)|Queue delay \(ms\)|Schedule lag \(ms\)|E2EL \(ms\))\s.*$", "$1 [figures]"),
         (r"p99 schedule lag [0-9.]+ ms", "p99 schedule lag [x] ms"),
         (r"os error \d+", "os error [n]"),

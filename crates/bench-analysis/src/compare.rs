@@ -10,7 +10,7 @@ use crate::csv::{lookup, summary_csv, write_text};
 use crate::format::num;
 
 /// Columns of the text table: header, dotted path into summary.json.
-const COLUMNS: [(&str, &str); 21] = [
+const COLUMNS: [(&str, &str); 22] = [
     ("model", "run.model"),
     ("api", "run.api"),
     ("verdict", "verdict.outcome"),
@@ -19,6 +19,7 @@ const COLUMNS: [(&str, &str); 21] = [
     ("cancelled", "counts.cancelled"),
     ("not sent", "counts.not_sent"),
     ("dur s", "duration_s"),
+    ("offered", "offered_rate"),
     ("req/s", "request_throughput"),
     ("out tok/s", "output_token_throughput"),
     ("goodput", "goodput"),
@@ -55,7 +56,8 @@ pub fn read_summary(dir: &Path) -> Result<Value, AnalysisError> {
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| AnalysisError::Input(format!("{}: not JSON: {e}", path.display())))?;
     match v.get("schema").and_then(Value::as_str) {
-        Some(crate::summary::SCHEMA) => Ok(v),
+        // /4 only added figures: a /3 summary compares, its new columns empty
+        Some(crate::summary::SCHEMA | "bench.summary/3") => Ok(v),
         Some(s) if s.starts_with("bench.summary/") => Err(AnalysisError::Input(format!(
             "{}: schema `{s}` is not `{}`, whose figures this bench compares (re-analyse the run: \
              bench --stage analysis --override run_dir={})",

@@ -17,6 +17,7 @@ pub mod load;
 pub mod metrics;
 pub mod plots;
 pub mod report;
+pub mod server;
 pub mod summary;
 pub mod table;
 pub mod timeseries;
@@ -63,6 +64,8 @@ pub struct Computed {
     pub summary: Summary,
     /// The time series.
     pub series: timeseries::TimeSeries,
+    /// The server's series, one point per /metrics scrape (when scraped).
+    pub server_series: Option<server::ServerSeries>,
 }
 
 /// Loads `<run_dir>/requests.parquet` and computes the summary and the time series.
@@ -89,10 +92,19 @@ pub fn compute(run_dir: &Path, cfg: &AnalysisConfig) -> Result<Computed, Analysi
     if let Some(n) = &series.note {
         summary.notes.push(n.clone());
     }
+    summary::load_figures(&analysis, &mut summary, &series);
+    let (view, note) = server::build(&analysis, &summary, &series);
+    summary.notes.extend(note);
+    let server_series = view.map(|v| {
+        summary.server = Some(v.summary);
+        v.series
+    });
+    verdict::finish(&mut summary, &cfg.thresholds);
     Ok(Computed {
         analysis,
         summary,
         series,
+        server_series,
     })
 }
 
@@ -150,7 +162,7 @@ pub fn write_visuals(c: &Computed) -> Result<Vec<String>, AnalysisError> {
     if !a.cfg.plots && !a.cfg.report {
         return Ok(files);
     }
-    let charts = plots::render_all(a, &c.summary, &c.series)?;
+    let charts = plots::render_all(a, &c.summary, &c.series, c.server_series.as_ref())?;
     if a.cfg.plots {
         let dir = a.run_dir.join("plots");
         mkdir(&dir)?;

@@ -12,7 +12,7 @@ use crate::stats::Stats;
 use crate::verdict::Verdict;
 
 /// Schema name and version of summary.json.
-pub const SCHEMA: &str = "bench.summary/3";
+pub const SCHEMA: &str = "bench.summary/4";
 
 /// What run this is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -183,6 +183,26 @@ pub struct Summary {
     pub total_token_throughput: Option<f64>,
     /// Requests meeting every SLO / duration_s (null when no SLO is set).
     pub goodput: Option<f64>,
+    /// slo.attainment: requests meeting every SLO / (measured + failed) (null without SLOs).
+    pub goodput_ratio: Option<f64>,
+    /// Failed / sent requests (null when nothing was sent).
+    pub error_rate: Option<f64>,
+    /// The rate the workload asked for (open loop): (requests - 1) / (last - first scheduled
+    /// time), req/s.
+    pub offered_rate: Option<f64>,
+    /// The rate the server kept up with: request_throughput, req/s.
+    pub achieved_rate: Option<f64>,
+    /// How long the run went on past the workload's span: last end - last scheduled time, s
+    /// (open loop; includes the last request's own latency).
+    pub overrun_s: Option<f64>,
+    /// Client requests in flight, time-averaged over the first tenth of the sending window.
+    pub in_flight_start: Option<f64>,
+    /// The same over the last tenth of the sending window.
+    pub in_flight_end: Option<f64>,
+    /// analysis.thresholds, each PASS or FAIL.
+    pub thresholds: Vec<crate::verdict::ThresholdResult>,
+    /// The server's view, from its /metrics scraped during the run (null when not scraped).
+    pub server: Option<crate::server::ServerSummary>,
     /// SLOs and how many requests met them.
     pub slo: Goodput,
     /// Time to first token, ms.
@@ -372,6 +392,12 @@ pub fn build(a: &Analysis) -> Summary {
         output_token_throughput: per_s(tokens.total_output),
         total_token_throughput: per_s(tokens.total_input + tokens.total_output),
         goodput: slo.good_requests.and_then(|g| per_s(g as f64)),
+        goodput_ratio: slo.attainment,
+        error_rate: {
+            let sent = counts.ok + counts.failed + counts.cancelled + counts.unknown_status;
+            (sent > 0).then(|| counts.failed as f64 / sent as f64)
+        },
+        achieved_rate: per_s(counts.measured as f64),
         slo,
         counts,
         excluded,
@@ -401,7 +427,47 @@ pub fn build(a: &Analysis) -> Summary {
         },
         pairs: distributions::pairs(a),
         files: Vec::new(),
+        ..Summary::default()
     }
+}
+
+/// The load figures that need the time series: offered rate, overrun, in flight at the start
+/// and the end of the sending (open loop only: a closed loop has no schedule to offer).
+pub fn load_figures(a: &Analysis, s: &mut Summary, ts: &crate::timeseries::TimeSeries) {
+    if a.rec.meta.mode.as_deref() == Some("closed_loop") {
+        return;
+    }
+    let sched: Vec<i64> = (0..a.rec.rows)
+        .filter(|&i| !a.rec.warmup[i])
+        .filter_map(|i| a.rec.scheduled[i])
+        .collect();
+    let (Some(&first), Some(&last)) = (sched.iter().min(), sched.iter().max()) else {
+        return;
+    };
+    let span_s = (last - first) as f64 / 1e9;
+    if sched.len() >= 2 && span_s > 0.0 {
+        s.offered_rate = Some((sched.len() - 1) as f64 / span_s);
+    }
+    if let Some(end) = s.window.end_s {
+        s.overrun_s = Some(end - a.secs(last));
+    }
+    // the sending window in bins: its first and last tenth, at least one bin each
+    let (lo, hi) = (a.secs(first), a.secs(last));
+    let bins: Vec<&crate::timeseries::TsRow> = ts
+        .rows
+        .iter()
+        .filter(|r| r.t_s + r.width_s > lo && r.t_s <= hi)
+        .collect();
+    if bins.is_empty() {
+        return;
+    }
+    let tenth = (bins.len() / 10).max(1);
+    let mean = |rows: &[&crate::timeseries::TsRow]| {
+        let w: f64 = rows.iter().map(|r| r.width_s).sum();
+        (w > 0.0).then(|| rows.iter().map(|r| r.in_flight * r.width_s).sum::<f64>() / w)
+    };
+    s.in_flight_start = mean(&bins[..tenth]);
+    s.in_flight_end = mean(&bins[bins.len() - tenth..]);
 }
 
 /// What schedule lag is, for the health message.

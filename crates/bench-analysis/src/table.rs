@@ -93,6 +93,16 @@ pub fn render(s: &Summary) -> String {
         "Request throughput (req/s)",
         num(s.request_throughput)
     );
+    if let Some(offered) = s.offered_rate {
+        let _ = writeln!(
+            out,
+            "{:<28}{} req/s offered, {} achieved; {} s past the workload's span",
+            "Offered / achieved",
+            num(Some(offered)),
+            num(s.achieved_rate),
+            num(s.overrun_s)
+        );
+    }
     let _ = writeln!(
         out,
         "{:<28}{}",
@@ -135,6 +145,25 @@ pub fn render(s: &Summary) -> String {
             "NOT OK: latencies are suspect (see above)"
         }
     );
+    if !s.thresholds.is_empty() {
+        let failed = s.thresholds.iter().filter(|t| !t.pass).count();
+        let _ = writeln!(
+            out,
+            "{:<28}{} of {} pass",
+            "Thresholds",
+            s.thresholds.len() - failed,
+            s.thresholds.len()
+        );
+        for t in &s.thresholds {
+            let _ = writeln!(
+                out,
+                "  {:<6}{} (is {})",
+                if t.pass { "PASS" } else { "FAIL" },
+                t.threshold,
+                t.value.map_or("no value".to_string(), |v| num(Some(v)))
+            );
+        }
+    }
     rule(&mut out, "per request");
     let cols = ["n", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"];
     let _ = write!(out, "{:<22}", "");
@@ -158,6 +187,9 @@ pub fn render(s: &Summary) -> String {
             let _ = write!(out, "{text:>8}");
         }
         out.push('\n');
+    }
+    if let Some(sv) = &s.server {
+        server_rows(&mut out, sv);
     }
     let notes: Vec<&String> = s
         .notes
@@ -185,4 +217,79 @@ pub fn render(s: &Summary) -> String {
     }
     out.push_str(&"=".repeat(WIDTH));
     out
+}
+
+/// The server's side: its histograms beside the client's percentiles, its gauges and counters.
+fn server_rows(out: &mut String, sv: &crate::server::ServerSummary) {
+    rule(
+        out,
+        &format!(
+            "server ({}, {} scrapes over {} s{})",
+            crate::server::engine_name(sv),
+            sv.scrapes,
+            num(Some(sv.window_s)),
+            if sv.scrape_failures > 0 {
+                format!(", {} failed", sv.scrape_failures)
+            } else {
+                String::new()
+            }
+        ),
+    );
+    let hists = [
+        ("TTFT (ms)", &sv.ttft_ms),
+        ("ITL (ms)", &sv.itl_ms),
+        ("E2EL (ms)", &sv.e2el_ms),
+        ("Queue (ms)", &sv.queue_ms),
+        ("Prefill (ms)", &sv.prefill_ms),
+        ("Decode (ms)", &sv.decode_ms),
+    ];
+    if hists.iter().any(|(_, h)| h.is_some()) {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>8}{:>8}{:>8}{:>8}{:>12}{:>12}{:>10}",
+            "server vs client", "n", "mean", "p50", "p99", "client p50", "client p99", "gap p50"
+        );
+        for (label, h) in hists {
+            let Some(h) = h else { continue };
+            let _ = writeln!(
+                out,
+                "{label:<22}{:>8}{:>8}{:>8}{:>8}{:>12}{:>12}{:>10}",
+                format!("{:.0}", h.count),
+                num(h.mean),
+                num(h.p50),
+                num(h.p99),
+                num(h.client_p50),
+                num(h.client_p99),
+                num(h.gap_p50_ms)
+            );
+        }
+    }
+    let pair = |label: &str, mean: Option<f64>, max: Option<f64>, out: &mut String| {
+        if mean.is_some() || max.is_some() {
+            let _ = writeln!(out, "{label:<28}mean {}, max {}", num(mean), num(max));
+        }
+    };
+    pair("Running requests", sv.running_mean, sv.running_max, out);
+    pair("Waiting requests", sv.waiting_mean, sv.waiting_max, out);
+    pair(
+        "KV-cache usage",
+        sv.kv_cache_usage_mean,
+        sv.kv_cache_usage_max,
+        out,
+    );
+    if let Some(h) = sv.prefix_cache_hit_rate {
+        let _ = writeln!(out, "{:<28}{}", "Prefix-cache hit rate", pct(Some(h)));
+    }
+    if sv.output_token_throughput.is_some() {
+        let _ = writeln!(
+            out,
+            "{:<28}server {}, client {} (same window)",
+            "Output tokens/s",
+            num(sv.output_token_throughput),
+            num(sv.client_output_token_throughput)
+        );
+    }
+    if let Some(p) = sv.preemptions.filter(|p| *p > 0.0) {
+        let _ = writeln!(out, "{:<28}{}", "Preemptions", num(Some(p)));
+    }
 }

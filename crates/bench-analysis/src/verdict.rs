@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyze::Analysis;
 use crate::load::Status;
-use crate::summary::{ClientHealth, Counts, Tokens};
+use crate::summary::{ClientHealth, Counts, Summary, Tokens};
 
 /// How the run went, in one word.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +239,119 @@ pub fn judge(a: &Analysis, c: &Counts, health: &mut ClientHealth, t: &Tokens) ->
         ));
     }
     v
+}
+
+/// One of analysis.thresholds, judged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThresholdResult {
+    /// The condition as configured (`ttft_ms.p99 < 500`).
+    pub threshold: String,
+    /// The figure's value in this run (null: the run has none).
+    pub value: Option<f64>,
+    /// Whether it holds.
+    pub pass: bool,
+}
+
+/// Achieved below this share of the offered rate, with an overrun, is saturation.
+const ACHIEVED_SHARE: f64 = 0.9;
+/// An overrun longer than this share of the workload's span (and [`OVERRUN_MIN_S`]).
+const OVERRUN_SHARE: f64 = 0.1;
+/// See [`OVERRUN_SHARE`].
+const OVERRUN_MIN_S: f64 = 2.0;
+
+/// The value at dotted `path` in `v`, when it is a number.
+fn figure(v: &serde_json::Value, path: &str) -> Option<f64> {
+    path.split('.')
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(serde_json::Value::as_f64)
+}
+
+/// Judges every `analysis.thresholds` condition against the finished summary.
+pub fn thresholds(s: &Summary, list: &[bench_config::Threshold]) -> Vec<ThresholdResult> {
+    let v = serde_json::to_value(s).unwrap_or_default();
+    list.iter()
+        .map(|t| {
+            let value = figure(&v, &t.figure);
+            ThresholdResult {
+                threshold: t.to_string(),
+                value,
+                pass: value.is_some_and(|x| t.op.holds(x, t.bound)),
+            }
+        })
+        .collect()
+}
+
+/// Whether the server fell behind the offered load: (line, saturated).
+pub fn saturation(s: &Summary) -> Option<String> {
+    let (offered, achieved) = (s.offered_rate?, s.achieved_rate?);
+    let span = s.window.end_s? - s.overrun_s.unwrap_or(0.0) - s.window.start_s.unwrap_or(0.0);
+    let overrun = s.overrun_s.unwrap_or(0.0);
+    let behind = achieved < ACHIEVED_SHARE * offered
+        && overrun > OVERRUN_MIN_S.max(OVERRUN_SHARE * span.max(0.0));
+    let (f0, f1) = (
+        s.in_flight_start.unwrap_or(0.0),
+        s.in_flight_end.unwrap_or(0.0),
+    );
+    let grew = f1 >= 2.0 * f0.max(1.0) && f1 - f0 >= 4.0;
+    let queue = s
+        .server
+        .as_ref()
+        .and_then(|x| Some((x.waiting_start?, x.waiting_end?)))
+        .filter(|(a, b)| *b >= 2.0 * a.max(1.0) && b - a >= 4.0);
+    if !(behind || (grew && overrun > OVERRUN_MIN_S) || queue.is_some()) {
+        return None;
+    }
+    let mut line = format!(
+        "server saturated: achieved {} of {} req/s offered",
+        crate::format::num(Some(achieved)),
+        crate::format::num(Some(offered))
+    );
+    if grew {
+        line.push_str(&format!("; in flight grew from {f0:.0} to {f1:.0}"));
+    }
+    if let Some((a, b)) = queue {
+        line.push_str(&format!(
+            "; the server's queue grew from {a:.0} to {b:.0} waiting"
+        ));
+    }
+    line.push_str(&format!(
+        "; the run took {overrun:.1} s past the workload's {span:.1} s: latencies include time queued behind the overload"
+    ));
+    Some(line)
+}
+
+/// The verdict's last findings, once every figure is known: saturation (a warning) and the
+/// thresholds (any FAIL fails the run).
+pub fn finish(s: &mut Summary, list: &[bench_config::Threshold]) {
+    s.thresholds = thresholds(s, list);
+    let was_ok = s.verdict.outcome == Outcome::Ok;
+    if let Some(line) = saturation(s) {
+        if s.verdict.outcome == Outcome::Ok {
+            s.verdict.outcome = Outcome::Warning;
+        }
+        // after any failure line, before the rest
+        let at = usize::from(s.verdict.outcome == Outcome::Failed && !was_ok);
+        s.verdict.lines.insert(at.min(s.verdict.lines.len()), line);
+    }
+    let failed: Vec<&ThresholdResult> = s.thresholds.iter().filter(|t| !t.pass).collect();
+    if !failed.is_empty() {
+        let parts: Vec<String> = failed
+            .iter()
+            .map(|t| match t.value {
+                Some(v) => format!("{} (is {})", t.threshold, crate::format::num(Some(v))),
+                None => format!("{} (no value in this run)", t.threshold),
+            })
+            .collect();
+        let line = format!(
+            "{} of {} thresholds failed: {}",
+            failed.len(),
+            s.thresholds.len(),
+            parts.join("; ")
+        );
+        let at = usize::from(s.verdict.outcome == Outcome::Failed);
+        s.verdict.outcome = Outcome::Failed;
+        s.verdict.lines.insert(at.min(s.verdict.lines.len()), line);
+    }
 }
 
 #[cfg(test)]

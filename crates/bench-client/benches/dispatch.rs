@@ -3,7 +3,7 @@
 //! replies. The target server (16 one-token SSE chunks, all at once) runs in a child process
 //! pinned to CPU 0; the client (this process: dispatch, HTTP, SSE, records) is pinned to CPU 1.
 //!
-//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4 --transport reqwest]`
+//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4 --transport reqwest --metrics on]`
 
 mod common;
 
@@ -39,8 +39,9 @@ fn main() {
     .expect("--transport auto|native|reqwest");
     let server = Server::start(16, 0, 0);
     println!(
-        "dispatch: client pinned to CPU 1: {pinned}; server (pid {}) on CPU 0; {secs} s per rate; 16-token streamed replies; transport {transport:?}",
-        server.pid()
+        "dispatch: client pinned to CPU 1: {pinned}; server (pid {}) on CPU 0; {secs} s per rate; 16-token streamed replies; transport {transport:?}; /metrics scraped: {}",
+        server.pid(),
+        arg("--metrics").as_deref() == Some("on")
     );
     println!(
         "{:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9}",
@@ -67,6 +68,9 @@ fn main() {
         cfg.client.timeout_s = 30.0;
         cfg.client.warmup_requests = 32;
         cfg.client.transport = transport;
+        // `--metrics on`: scrape the server's /metrics (a busy vLLM's size) once a second
+        // while dispatching, to see whether scraping disturbs the schedule
+        cfg.metrics.enabled = arg("--metrics").as_deref() == Some("on");
         let opts = RunOptions {
             base_url: server.url.clone(),
             quiet: true,

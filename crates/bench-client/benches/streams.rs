@@ -46,6 +46,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_constant(dir.path(), streams, rate, hold_s as u32);
     let mut cfg = bench_config::Config::default();
+    cfg.metrics.enabled = false;
     cfg.client.progress = false;
     cfg.client.timeout_s = (hold_s + 60) as f64;
     let rss0 = status_kb("self", "VmRSS").unwrap_or(0);

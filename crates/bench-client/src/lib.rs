@@ -16,11 +16,13 @@ pub mod http;
 mod media;
 mod outcome;
 mod plan;
+pub mod preflight;
 mod prepare;
 mod progress;
 pub mod protocol;
 pub mod records;
 mod run;
+pub mod scrape;
 pub mod sse;
 mod stop;
 pub mod timer;
@@ -48,6 +50,9 @@ pub enum ClientError {
     /// Writing the records failed (exit 1).
     #[error("writing records: {0}")]
     Output(String),
+    /// The server is unreachable, not ready in time, or does not serve the model (exit 1).
+    #[error("{0}")]
+    Server(String),
     /// Anything else (exit 1).
     #[error("{0}")]
     Other(String),
@@ -57,7 +62,9 @@ impl StageError for ClientError {
     fn exit_code(&self) -> i32 {
         match self {
             ClientError::Format(_) | ClientError::Input(_) => exit::BAD_INPUT,
-            ClientError::Output(_) | ClientError::Other(_) => exit::FAILURE,
+            ClientError::Output(_) | ClientError::Server(_) | ClientError::Other(_) => {
+                exit::FAILURE
+            }
         }
     }
 }

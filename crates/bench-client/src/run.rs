@@ -38,9 +38,11 @@ pub struct RunSpec {
     materializer: Materializer,
     request: http::RequestSpec,
     native: bool,
+    /// The server's /metrics, when scraped.
+    scrape: Option<crate::scrape::ScrapeConfig>,
 }
 
-fn api_name(api: Api) -> &'static str {
+pub(crate) fn api_name(api: Api) -> &'static str {
     match api {
         Api::OpenaiChat => "openai-chat",
         Api::OpenaiCompletions => "openai-completions",
@@ -48,9 +50,23 @@ fn api_name(api: Api) -> &'static str {
     }
 }
 
+/// Whether the run uses the native transport (else reqwest).
+pub(crate) fn use_native(c: &ClientConfig, endpoint: &http::Endpoint) -> Result<bool, ClientError> {
+    Ok(match c.transport {
+        TransportChoice::Auto => !endpoint.https,
+        TransportChoice::Native if endpoint.https => {
+            return Err(ClientError::Input(
+                "client.transport: `native` speaks plain http:// only".into(),
+            ));
+        }
+        TransportChoice::Native => true,
+        TransportChoice::Reqwest => false,
+    })
+}
+
 /// The headers of every request: `client.headers`, then the API key (read from its variable
 /// now, kept only in memory) and AIBrix's routing header.
-fn headers(c: &ClientConfig) -> Result<Vec<(String, String)>, ClientError> {
+pub(crate) fn headers(c: &ClientConfig) -> Result<Vec<(String, String)>, ClientError> {
     let mut h: Vec<(String, String)> = c
         .headers
         .iter()
@@ -100,16 +116,7 @@ impl RunSpec {
             .map_err(|e| ClientError::Input(format!("{}: {e}", workload_path.display())))?;
         let endpoint = http::Endpoint::parse(base_url, c.api, c.stream)
             .map_err(|e| ClientError::Input(format!("client.endpoint: {e}")))?;
-        let native = match c.transport {
-            TransportChoice::Auto => !endpoint.https,
-            TransportChoice::Native if endpoint.https => {
-                return Err(ClientError::Input(
-                    "client.transport: `native` speaks plain http:// only".into(),
-                ));
-            }
-            TransportChoice::Native => true,
-            TransportChoice::Reqwest => false,
-        };
+        let native = use_native(c, &endpoint)?;
         let request = http::RequestSpec {
             endpoint,
             headers: headers(c)?,
@@ -119,6 +126,27 @@ impl RunSpec {
                 "application/json"
             },
         };
+        let scrape = cfg.metrics.enabled.then(|| {
+            let root = crate::preflight::root_url(base_url);
+            let url = cfg
+                .metrics
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("{root}/metrics"));
+            // the API key goes to the endpoint's own /metrics only
+            let headers = if url.starts_with(&format!("{root}/")) {
+                request.headers.clone()
+            } else {
+                Vec::new()
+            };
+            crate::scrape::ScrapeConfig {
+                url,
+                interval: Duration::from_secs_f64(cfg.metrics.interval_s),
+                timeout: Duration::from_secs_f64(c.connect_timeout_s),
+                headers,
+                path: run_dir.join(bench_types::server_metrics::FILE),
+            }
+        });
         Ok(RunSpec {
             client: c.clone(),
             run_dir: run_dir.to_path_buf(),
@@ -129,6 +157,7 @@ impl RunSpec {
             materializer,
             request,
             native,
+            scrape,
         })
     }
 
@@ -194,6 +223,10 @@ impl RunSpec {
             c.prepare_ahead_mib as usize * (1 << 20),
         );
 
+        // A stale file from an earlier run in this directory is never mistaken for this one's.
+        let metrics_path = self.run_dir.join(bench_types::server_metrics::FILE);
+        let _ = std::fs::remove_file(&metrics_path);
+        let scraper = self.scrape.clone().map(crate::scrape::Scraper::start);
         let base = Instant::now();
         let display = progress::Display::choose(c.progress && !opts.quiet);
         let (ran, times) = rt.block_on(async {
@@ -242,6 +275,7 @@ impl RunSpec {
             (ran, times)
         });
         drop(rt);
+        let scraped = scraper.map(crate::scrape::Scraper::finish);
         let _ = producer.join();
         let stats = match writer_join.join() {
             Ok(Ok(s)) => s,
@@ -249,14 +283,35 @@ impl RunSpec {
             Err(_) => return Err(ClientError::Output("the record writer panicked".into())),
         };
         let inputs = vec![("workload".to_string(), self.workload_path)];
-        outcome(
+        let mut o = outcome(
             &self.plan,
             &ran,
             times,
             stats,
             aibrix_path.is_some(),
             inputs,
-        )
+        )?;
+        if let Some(s) = scraped {
+            if s.rows > 0 {
+                o.output
+                    .outputs
+                    .push(bench_types::server_metrics::FILE.into());
+            }
+            if s.failures > 0 {
+                tracing::warn!(
+                    "metrics: {} of {} scrapes of {} failed (first: {})",
+                    s.failures,
+                    s.failures + s.scrapes,
+                    s.url,
+                    s.first_failure.as_deref().unwrap_or("?")
+                );
+            }
+            o.output.stat(
+                "metrics",
+                serde_json::to_value(&s).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        Ok(o)
     }
 }
 

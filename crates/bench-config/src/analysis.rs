@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::parsed::{Pair, PairField};
+use crate::parsed::{Pair, PairField, Threshold};
 
 /// `analysis.slo`: service-level objectives in ms; a request is "good" when it meets all given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
@@ -74,6 +74,13 @@ pub struct AnalysisConfig {
     /// status 3 once every file is written. A run in which nothing succeeded always fails.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub max_error_rate: f64,
+    /// Pass/fail conditions on summary.json figures, each `figure op number` with `<`, `<=`,
+    /// `>` or `>=`: `ttft_ms.p99 < 500`, `error_rate <= 0.01`, `goodput_ratio >= 0.9`,
+    /// `request_throughput >= 20`, `server.ttft_ms.p99 < 400`. Each is reported PASS or FAIL
+    /// (terminal, summary.json, report); any FAIL makes `bench` exit with status 3 once every
+    /// file is written. A figure the run has no value for (no SLO given, /metrics not scraped)
+    /// fails.
+    pub thresholds: Vec<Threshold>,
     /// Token counts behind throughput, TPOT and the length figures: `usage` (the server's
     /// when reported, else the client's) or `client`.
     pub token_source: TokenSource,
@@ -110,6 +117,7 @@ impl Default for AnalysisConfig {
             ],
             gantt_max_requests: 400,
             max_error_rate: 0.5,
+            thresholds: Vec::new(),
             token_source: TokenSource::Usage,
             requests_csv: true,
             plots: true,

@@ -45,7 +45,9 @@ pub struct ClientConfig {
     pub endpoint: crate::Endpoint,
     /// Wire protocol.
     pub api: Api,
-    /// Model name sent in each request.
+    /// Model name sent in each request. Not given (in no file and no override), the preflight
+    /// takes the only model the endpoint lists (`sim-model` for `sim`); give it when the
+    /// endpoint serves several, or when `client.preflight` is false.
     pub model: String,
     /// Stream the response (needed for TTFT, TPOT, ITL).
     pub stream: bool,
@@ -111,6 +113,20 @@ pub struct ClientConfig {
     /// machine's memory to the server and to the other stages.
     #[schemars(range(min = 16))]
     pub max_buffer_mib: u32,
+    /// Before the clock starts, check the endpoint: it connects, lists its models
+    /// (`/v1/models`, TGI's `/info`), serves `client.model`, and answers one probe request
+    /// (outside the records) the way `client.api` says. An unreachable server or a model it
+    /// does not serve ends the run (exit 1) before any record is written. `false` skips all
+    /// of it, for endpoints that reject such requests.
+    pub preflight: bool,
+    /// Seconds to keep polling a server that is not ready yet (refusing connections, 503,
+    /// model not loaded) before giving up, with a progress line: Dynamo's "wait for the model
+    /// to be ready". 0: check once.
+    #[schemars(range(min = 0.0))]
+    pub wait_ready_s: f64,
+    /// Seconds the preflight and each /metrics scrape wait for a connection and an answer.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub connect_timeout_s: f64,
 }
 
 impl Default for ClientConfig {
@@ -141,6 +157,9 @@ impl Default for ClientConfig {
             prepare_ahead_mib: 256,
             record_output_text: false,
             max_buffer_mib: 1024,
+            preflight: true,
+            wait_ready_s: 0.0,
+            connect_timeout_s: 10.0,
         }
     }
 }

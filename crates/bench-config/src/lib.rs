@@ -15,6 +15,7 @@ mod errors;
 mod load;
 pub mod parsed;
 mod schema;
+pub mod server;
 pub mod sim;
 mod template;
 pub mod workload;
@@ -36,8 +37,9 @@ pub use client::ClientConfig;
 pub use dataset::DatasetConfig;
 pub use errors::{ConfigError, Errors, LoadError};
 pub use load::{Resolved, Sources, load};
-pub use parsed::{Endpoint, Pair, PairField};
+pub use parsed::{Endpoint, Op, Pair, PairField, Threshold};
 pub use schema::help_text;
+pub use server::MetricsConfig;
 pub use sim::SimConfig;
 pub use workload::WorkloadConfig;
 
@@ -68,6 +70,8 @@ pub struct Config {
     pub workload: WorkloadConfig,
     /// `client`: how it is sent.
     pub client: ClientConfig,
+    /// `metrics`: the server's Prometheus metrics, scraped during the client stage.
+    pub metrics: MetricsConfig,
     /// `sim`: the simulated engine (used when `client.endpoint` is `sim`).
     pub sim: SimConfig,
     /// `analysis`: metrics, goodput, plots, report.
@@ -85,6 +89,7 @@ impl Default for Config {
             dataset: DatasetConfig::default(),
             workload: WorkloadConfig::default(),
             client: ClientConfig::default(),
+            metrics: MetricsConfig::default(),
             sim: SimConfig::default(),
             analysis: AnalysisConfig::default(),
         }
@@ -115,6 +120,7 @@ impl Config {
         self.dataset.validate(&mut e);
         self.workload.validate(&mut e);
         self.client.validate(&mut e);
+        self.metrics.validate(&mut e);
         self.sim.validate(&mut e);
         e.into_result()
     }

@@ -1,5 +1,6 @@
 //! Config values written as one string but typed inside: the endpoint (`sim` or a URL), the
-//! tokenizer spec, the field pairs of `analysis.pairs` (`x:y`).
+//! tokenizer spec, the field pairs of `analysis.pairs` (`x:y`), the pass/fail conditions of
+//! `analysis.thresholds` (`ttft_ms.p99 < 500`).
 //!
 //! Each such type is parsed by its `FromStr` and printed back by its `Display`. Its JSON schema
 //! is a string with a `format` naming the type, so the schema check ([`crate::schema`]) runs
@@ -16,12 +17,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 type Check = fn(&str) -> Result<(), String>;
 
 /// The `format` names of the string-parsed types, and their checks.
-const FORMATS: [(&str, Check); 3] = [
+const FORMATS: [(&str, Check); 4] = [
     ("bench-endpoint", |s| Endpoint::from_str(s).map(drop)),
     ("bench-tokenizer", |s| {
         bench_text::TokenizerSpec::from_str(s).map(drop)
     }),
     ("bench-pair", |s| Pair::from_str(s).map(drop)),
+    ("bench-threshold", |s| Threshold::from_str(s).map(drop)),
 ];
 
 /// Runs the parser of schema format `format` on `value`: None when the format is not one of
@@ -308,6 +310,217 @@ impl JsonSchema for Pair {
     }
 }
 
+/// A comparison of `analysis.thresholds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Op {
+    /// Its symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+    /// Whether `x op bound` holds.
+    pub fn holds(self, x: f64, bound: f64) -> bool {
+        match self {
+            Op::Lt => x < bound,
+            Op::Le => x <= bound,
+            Op::Gt => x > bound,
+            Op::Ge => x >= bound,
+        }
+    }
+}
+
+/// The per-request figures of summary.json that carry percentiles (`<name>.p99`).
+pub const THRESHOLD_STATS_ROOTS: [&str; 11] = [
+    "ttft_ms",
+    "tpot_ms",
+    "itl_ms",
+    "e2el_ms",
+    "ttfb_ms",
+    "request_output_throughput",
+    "input_tokens",
+    "output_tokens",
+    "dispatch_lag_ms",
+    "queue_delay_ms",
+    "schedule_lag_ms",
+];
+/// The statistics of each of [`THRESHOLD_STATS_ROOTS`].
+pub const THRESHOLD_STATS: [&str; 11] = [
+    "count", "min", "p25", "p50", "p75", "p90", "p95", "p99", "max", "mean", "std",
+];
+/// The run-level scalars of summary.json a threshold may name.
+pub const THRESHOLD_SCALARS: [&str; 17] = [
+    "duration_s",
+    "request_throughput",
+    "input_token_throughput",
+    "output_token_throughput",
+    "total_token_throughput",
+    "goodput",
+    "goodput_ratio",
+    "error_rate",
+    "offered_rate",
+    "achieved_rate",
+    "overrun_s",
+    "counts.ok",
+    "counts.failed",
+    "counts.http_error",
+    "counts.timeout",
+    "counts.transport_error",
+    "counts.cancelled",
+];
+/// The server's figures (summary.json's `server` section, present when /metrics was scraped):
+/// `server.<root>.<stat>` for these histogram estimates, and these scalars.
+pub const THRESHOLD_SERVER_ROOTS: [&str; 4] = ["ttft_ms", "itl_ms", "e2el_ms", "queue_ms"];
+/// See [`THRESHOLD_SERVER_ROOTS`].
+pub const THRESHOLD_SERVER_STATS: [&str; 4] = ["p50", "p90", "p99", "mean"];
+/// See [`THRESHOLD_SERVER_ROOTS`].
+pub const THRESHOLD_SERVER_SCALARS: [&str; 7] = [
+    "running_max",
+    "waiting_max",
+    "kv_cache_usage_max",
+    "prefix_cache_hit_rate",
+    "output_token_throughput",
+    "preemptions",
+    "scrape_failures",
+];
+
+/// Whether `path` names a figure a threshold can test.
+fn known_figure(path: &str) -> bool {
+    if THRESHOLD_SCALARS.contains(&path) {
+        return true;
+    }
+    if let Some(rest) = path.strip_prefix("server.") {
+        if THRESHOLD_SERVER_SCALARS.contains(&rest) {
+            return true;
+        }
+        return rest.split_once('.').is_some_and(|(root, stat)| {
+            THRESHOLD_SERVER_ROOTS.contains(&root) && THRESHOLD_SERVER_STATS.contains(&stat)
+        });
+    }
+    path.split_once('.').is_some_and(|(root, stat)| {
+        THRESHOLD_STATS_ROOTS.contains(&root) && THRESHOLD_STATS.contains(&stat)
+    })
+}
+
+/// Every figure a threshold can name, for the error message's suggestion.
+fn known_figures() -> Vec<String> {
+    let mut v: Vec<String> = THRESHOLD_SCALARS.iter().map(|s| s.to_string()).collect();
+    for r in THRESHOLD_STATS_ROOTS {
+        v.extend(THRESHOLD_STATS.iter().map(|s| format!("{r}.{s}")));
+    }
+    v.extend(
+        THRESHOLD_SERVER_SCALARS
+            .iter()
+            .map(|s| format!("server.{s}")),
+    );
+    for r in THRESHOLD_SERVER_ROOTS {
+        v.extend(
+            THRESHOLD_SERVER_STATS
+                .iter()
+                .map(|s| format!("server.{r}.{s}")),
+        );
+    }
+    v
+}
+
+/// `figure op number`: a pass/fail condition on a summary.json figure, such as
+/// `ttft_ms.p99 < 500` or `error_rate <= 0.01`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The figure's dotted path in summary.json.
+    pub figure: String,
+    /// The comparison.
+    pub op: Op,
+    /// The bound.
+    pub bound: f64,
+}
+
+impl FromStr for Threshold {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let at = t
+            .find(['<', '>'])
+            .ok_or_else(|| format!("`{s}` is not `figure < number` (operators: <, <=, >, >=)"))?;
+        let (figure, rest) = t.split_at(at);
+        let (op, num) = match rest.as_bytes() {
+            [b'<', b'=', ..] => (Op::Le, &rest[2..]),
+            [b'>', b'=', ..] => (Op::Ge, &rest[2..]),
+            [b'<', ..] => (Op::Lt, &rest[1..]),
+            _ => (Op::Gt, &rest[1..]),
+        };
+        let figure = figure.trim();
+        if !known_figure(figure) {
+            let all = known_figures();
+            let hint = all
+                .iter()
+                .map(|k| (strsim::jaro_winkler(k, figure), k))
+                .filter(|(d, _)| *d > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!("; did you mean `{k}`?"))
+                .unwrap_or_else(|| "; see the summary.json figures in docs/METRICS.md".to_string());
+            return Err(format!(
+                "`{figure}` is not a summary figure a threshold can test{hint}"
+            ));
+        }
+        let bound: f64 = num
+            .trim()
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite())
+            .ok_or_else(|| format!("`{}` in `{s}` is not a number", num.trim()))?;
+        Ok(Threshold {
+            figure: figure.to_string(),
+            op,
+            bound,
+        })
+    }
+}
+
+impl Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.figure, self.op.symbol(), self.bound)
+    }
+}
+
+impl Serialize for Threshold {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        as_string::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        as_string::deserialize(d)
+    }
+}
+
+impl JsonSchema for Threshold {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Threshold".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        string_schema(
+            "bench-threshold",
+            "`figure op number`, such as `ttft_ms.p99 < 500`",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +563,47 @@ mod tests {
             Some(Err("`a` is not `x:y`".into()))
         );
         assert_eq!(check_format("uint32", "a"), None);
+    }
+
+    #[test]
+    fn thresholds_parse_and_say_what_is_wrong() {
+        let t: Threshold = " ttft_ms.p99<500".parse().unwrap();
+        assert_eq!(
+            (t.figure.as_str(), t.op, t.bound),
+            ("ttft_ms.p99", Op::Lt, 500.0)
+        );
+        assert_eq!(t.to_string(), "ttft_ms.p99 < 500");
+        for (s, op) in [
+            ("error_rate <= 0.01", Op::Le),
+            ("goodput_ratio >= 0.9", Op::Ge),
+            ("request_throughput > 20", Op::Gt),
+            ("server.ttft_ms.p99 < 0.5e3", Op::Lt),
+        ] {
+            let t: Threshold = s.parse().unwrap();
+            assert_eq!(t.op, op, "{s}");
+            assert_eq!(t.to_string().parse::<Threshold>().unwrap(), t);
+        }
+        assert!(Op::Le.holds(1.0, 1.0) && !Op::Lt.holds(1.0, 1.0));
+        assert!(Op::Ge.holds(2.0, 1.0) && !Op::Gt.holds(1.0, 1.0));
+        let e = "ttft_ms.p999 < 5".parse::<Threshold>().unwrap_err();
+        assert!(
+            e.contains("`ttft_ms.p999` is not a summary figure")
+                && e.contains("did you mean `ttft_ms.p99`"),
+            "{e}"
+        );
+        let e = "ttft_ms.p99 = 5".parse::<Threshold>().unwrap_err();
+        assert!(e.contains("operators: <, <=, >, >="), "{e}");
+        let e = "ttft_ms.p99 < fast".parse::<Threshold>().unwrap_err();
+        assert!(
+            e.contains("`fast` in `ttft_ms.p99 < fast` is not a number"),
+            "{e}"
+        );
+        assert!("ttft_ms.p99 < inf".parse::<Threshold>().is_err());
+        assert!(
+            check_format("bench-threshold", "nothing < 1")
+                .unwrap()
+                .unwrap_err()
+                .contains("see the summary.json figures")
+        );
     }
 }

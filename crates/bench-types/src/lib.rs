@@ -7,6 +7,7 @@
 //! | `dataset.jsonl` | [`DatasetRecord`] per line (AIBrix plain or session layout) | [`dataset`] |
 //! | `workload.jsonl` | optional [`WorkloadHeader`] line, then [`WorkloadEntry`] per line | [`workload`] |
 //! | `requests.parquet` | one row per request, columns in [`record::columns`] | [`record`] |
+//! | `server_metrics.parquet` | one row per /metrics sample, columns in [`server_metrics`] | [`server_metrics`] |
 //! | `manifest.json` | [`Manifest`] | [`manifest`] |
 //!
 //! Readers accept what is seen in the wild: CRLF line endings, no final newline, blank lines,
@@ -17,6 +18,7 @@ pub mod dataset;
 pub mod jsonl;
 pub mod manifest;
 pub mod record;
+pub mod server_metrics;
 pub mod stage;
 pub mod stats;
 pub mod testdata;

@@ -333,3 +333,111 @@ fn gantt(a: &Analysis) -> Option<Chart> {
         Spec::Gantt { bars },
     ))
 }
+
+/// (t, value) points of a per-scrape server series.
+fn scrape_points(ss: &crate::server::ServerSeries, v: &[Option<f64>]) -> Vec<(f64, f64)> {
+    ss.t_s
+        .iter()
+        .zip(v)
+        .filter_map(|(&t, v)| v.map(|v| (t, v)))
+        .collect()
+}
+
+/// The server's side: its queue against the client's in-flight count, its caches, its token
+/// throughput against the client's, and throughput by batch size.
+pub fn server_specs(
+    s: &Summary,
+    ts: &TimeSeries,
+    ss: Option<&crate::server::ServerSeries>,
+) -> Vec<Chart> {
+    let mut out = Vec::new();
+    let client_flight = series(ts, |r| Some(r.in_flight));
+    if let (Some(ss), Some(sv)) = (ss, &s.server) {
+        let who = crate::server::engine_name(sv);
+        let running = scrape_points(ss, &ss.running);
+        let waiting = scrape_points(ss, &ss.waiting);
+        if !running.is_empty() || !waiting.is_empty() {
+            out.push(chart(
+                "server_queue",
+                format!("{who}: running and waiting requests against the client's in flight"),
+                "The server's running (in the batch) and waiting (queued) requests at each /metrics scrape, and the client's requests in flight (time-averaged per bin). In flight above running + waiting is time outside the engine; waiting growing through the run is saturation.",
+                WIDE,
+                Spec::Lines {
+                    x_desc: "time since start (s)".into(),
+                    panels: vec![Panel {
+                        y_desc: "requests".into(),
+                        lines: vec![
+                            Line { label: "client in flight".into(), points: client_flight.clone(), color: GRAY, stroke: Stroke::Halo },
+                            line("server running", BLUE, running),
+                            line("server waiting", RED, waiting),
+                        ],
+                        area: false,
+                    }],
+                },
+            ));
+        }
+        let kv = scrape_points(ss, &ss.kv_cache_usage);
+        let hit = scrape_points(ss, &ss.prefix_hit_rate);
+        if !kv.is_empty() || !hit.is_empty() {
+            out.push(chart(
+                "server_cache",
+                format!("{who}: KV-cache usage and prefix-cache hit rate"),
+                "KV-cache usage at each scrape, and the prefix-cache hit rate (hit / queried prompt tokens) over each interval between scrapes, both as fractions.",
+                WIDE,
+                Spec::Lines {
+                    x_desc: "time since start (s)".into(),
+                    panels: vec![Panel {
+                        y_desc: "fraction".into(),
+                        lines: vec![line("KV-cache usage", PURPLE, kv), line("prefix-cache hit rate", GREEN, hit)],
+                        area: false,
+                    }],
+                },
+            ));
+        }
+        let tps = scrape_points(ss, &ss.output_tps);
+        if !tps.is_empty() {
+            out.push(chart(
+                "server_throughput",
+                format!("{who}: output tokens/s, server against client"),
+                "The server's generated tokens per second between scrapes (its counter's increase) and the client's output tokens per second per bin. The server counts tokens as it makes them; the client as they arrive.",
+                WIDE,
+                Spec::Lines {
+                    x_desc: "time since start (s)".into(),
+                    panels: vec![Panel {
+                        y_desc: "output tokens/s".into(),
+                        lines: vec![line("server", BLUE, tps), line("client", GREEN, series(ts, |r| Some(r.output_tps)))],
+                        area: false,
+                    }],
+                },
+            ));
+        }
+    }
+    let (rows, source) = match &s.server {
+        Some(sv) => (sv.by_batch.clone(), sv.by_batch_source.clone()),
+        None => (
+            crate::server::client_by_batch(ts),
+            "client in flight".to_string(),
+        ),
+    };
+    if rows.len() >= 2 {
+        out.push(chart(
+            "throughput_by_batch",
+            format!("Total output throughput by batch size ({source})"),
+            "Output tokens per second while the batch held each number of requests (SambaNova's view): the server's running count between scrapes when /metrics was scraped, else the client's requests in flight per time bin. Flat at the top means more concurrency buys no more throughput.",
+            WIDE,
+            Spec::Lines {
+                x_desc: format!("batch size ({source})"),
+                panels: vec![Panel {
+                    y_desc: "output tokens/s".into(),
+                    lines: vec![line(
+                        "output tokens/s",
+                        BLUE,
+                        rows.iter().map(|r| (r.batch as f64, r.output_token_throughput)).collect(),
+                    )],
+                    area: false,
+                }],
+            },
+        ));
+    }
+    out
+}

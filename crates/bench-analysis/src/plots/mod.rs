@@ -165,9 +165,15 @@ fn draw_err(name: &str, e: impl std::fmt::Display) -> AnalysisError {
 }
 
 /// Builds every chart of the run and renders its SVG.
-pub fn render_all(a: &Analysis, s: &Summary, ts: &TimeSeries) -> Result<Vec<Chart>, AnalysisError> {
+pub fn render_all(
+    a: &Analysis,
+    s: &Summary,
+    ts: &TimeSeries,
+    server: Option<&crate::server::ServerSeries>,
+) -> Result<Vec<Chart>, AnalysisError> {
     register_font();
     let mut charts = specs(a, s, ts);
+    charts.extend(build::server_specs(s, ts, server));
     for c in &mut charts {
         let mut svg = String::new();
         {

@@ -41,22 +41,92 @@ pub fn maybe_serve() -> bool {
         Duration::from_millis(v[3]),
     );
     let texts: Vec<String> = (0..tokens).map(|i| format!(" tok{i}")).collect();
+    let metrics = exposition();
     let _server = TestServer::start_on(
         format!("127.0.0.1:{port}").parse().expect("addr"),
-        move |_| Reply::Stream {
-            api: Api::OpenaiChat,
-            tokens: texts.clone(),
-            ttft,
-            interval,
-            usage: Some((16, tokens as u32)),
-            role_chunk: true,
-            end: End::Done,
-            precise: interval < Duration::from_millis(50),
+        move |seen| {
+            if seen.path == "/metrics" {
+                Reply::Body {
+                    status: 200,
+                    content_type: "text/plain; version=0.0.4",
+                    body: metrics.clone(),
+                }
+            } else {
+                Reply::Stream {
+                    api: Api::OpenaiChat,
+                    tokens: texts.clone(),
+                    ttft,
+                    interval,
+                    usage: Some((16, tokens as u32)),
+                    role_chunk: true,
+                    end: End::Done,
+                    precise: interval < Duration::from_millis(50),
+                }
+            }
         },
     );
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// A /metrics answer the size of a busy vLLM's (~1,000 lines, ~110 KB): gauges, counters and
+/// eight histograms with vLLM's bucket counts, for two model names.
+fn exposition() -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for model in ["model-a", "model-b"] {
+        for g in [
+            "num_requests_running",
+            "num_requests_waiting",
+            "kv_cache_usage_perc",
+        ] {
+            let _ = writeln!(
+                o,
+                "# HELP vllm:{g} x\n# TYPE vllm:{g} gauge\nvllm:{g}{{engine=\"0\",model_name=\"{model}\"}} 3.0"
+            );
+        }
+        for c in [
+            "prompt_tokens_total",
+            "generation_tokens_total",
+            "num_preemptions_total",
+        ] {
+            let _ = writeln!(
+                o,
+                "# TYPE vllm:{c} counter\nvllm:{c}{{engine=\"0\",model_name=\"{model}\"}} 123456.0"
+            );
+        }
+        for h in [
+            "time_to_first_token_seconds",
+            "inter_token_latency_seconds",
+            "e2e_request_latency_seconds",
+            "request_queue_time_seconds",
+            "request_prefill_time_seconds",
+            "request_decode_time_seconds",
+            "request_prompt_tokens",
+            "request_generation_tokens",
+        ] {
+            let _ = writeln!(o, "# HELP vllm:{h} x\n# TYPE vllm:{h} histogram");
+            let mut cum = 0;
+            for k in 0..=60 {
+                cum += k;
+                let le = if k == 60 {
+                    "+Inf".to_string()
+                } else {
+                    format!("{:?}", 0.001 * 1.3f64.powi(k))
+                };
+                let _ = writeln!(
+                    o,
+                    "vllm:{h}_bucket{{engine=\"0\",le=\"{le}\",model_name=\"{model}\"}} {cum}.0"
+                );
+            }
+            let _ = writeln!(
+                o,
+                "vllm:{h}_count{{engine=\"0\",model_name=\"{model}\"}} {cum}.0\nvllm:{h}_sum{{engine=\"0\",model_name=\"{model}\"}} 1234.5"
+            );
+        }
+    }
+    o
 }
 
 /// The server: this binary again, pinned to CPU 0 with taskset (when there are 2+ CPUs).

@@ -134,6 +134,9 @@ pub struct Collector {
     pub content_encoding: Option<String>,
     /// The body's `Content-Length`, when that delimits it.
     pub content_length: Option<u64>,
+    /// The `object` of the first OpenAI event or body (`chat.completion.chunk`,
+    /// `text_completion`): which API actually answered.
+    pub object: Option<String>,
     sse: SseParser,
     /// Non-streamed body, or the start of an error body.
     body: Vec<u8>,
@@ -221,6 +224,7 @@ impl Collector {
             location: None,
             content_encoding: None,
             content_length: None,
+            object: None,
             sse: SseParser::new(),
             body: Vec::new(),
             budget: None,
@@ -360,6 +364,9 @@ impl Collector {
                 if c.error.is_some() || c.object.as_ref().is_some_and(|o| o.0 == "error") {
                     return Err(format!("server error in stream: {}", error_message(e.data)));
                 }
+                if self.object.is_none() {
+                    self.object = c.object.as_ref().map(|o| o.0.clone().into_owned());
+                }
                 if let Some(u) = c.usage {
                     self.usage_prompt = u.prompt_tokens.map(clip).or(self.usage_prompt);
                     self.usage_output = u.completion_tokens.map(clip).or(self.usage_output);
@@ -450,6 +457,7 @@ impl Collector {
                 if c.error.is_some() || c.object.as_ref().is_some_and(|o| o.0 == "error") {
                     return Err(format!("server error: {}", error_message(body)));
                 }
+                self.object = c.object.as_ref().map(|o| o.0.clone().into_owned());
                 if let Some(u) = c.usage {
                     self.usage_prompt = u.prompt_tokens.map(clip);
                     self.usage_output = u.completion_tokens.map(clip);

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use bench_types::record::schema::{schema, writer_properties};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataWriter};
@@ -70,7 +71,21 @@ impl ParquetOut {
     /// Starts the live file next to `path` (removing an older `path`, so a stale file from an
     /// earlier run is never mistaken for this one's).
     pub fn create(path: &Path, kv: Vec<KeyValue>) -> Result<Self, String> {
-        let schema = &schema();
+        let props = writer_properties(concat!(
+            "bench-client ",
+            env!("CARGO_PKG_VERSION"),
+            " (parquet-rs)"
+        ));
+        Self::create_with(path, &schema(), props, kv)
+    }
+
+    /// [`create`](Self::create) for any schema (server_metrics.parquet).
+    pub fn create_with(
+        path: &Path,
+        schema: &SchemaRef,
+        props: WriterProperties,
+        kv: Vec<KeyValue>,
+    ) -> Result<Self, String> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path
             .file_name()
@@ -83,11 +98,6 @@ impl ParquetOut {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(path, e)),
         }
-        let props = writer_properties(concat!(
-            "bench-client ",
-            env!("CARGO_PKG_VERSION"),
-            " (parquet-rs)"
-        ));
         let file = File::create(&live_path).map_err(|e| err(&live_path, e))?;
         let live_reader = File::open(&live_path).map_err(|e| err(&live_path, e))?;
         let next_tmp = Some(File::create(&tmp_path).map_err(|e| err(&tmp_path, e))?);

@@ -59,9 +59,11 @@ pub fn evenly(n: usize, gap_ms: f64, out: u32) -> Vec<(f64, Vec<WorkloadRequest>
         .collect()
 }
 
-/// The default config with progress off and short timeouts.
+/// The default config with progress off, short timeouts and no /metrics scraping (the
+/// scripted servers answer every path with their script; scraping has its own tests).
 pub fn config() -> Config {
     let mut c = Config::default();
+    c.metrics.enabled = false;
     c.client.progress = false;
     c.client.timeout_s = 5.0;
     c.client.grace_s = 0.5;
