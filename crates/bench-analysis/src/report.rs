@@ -467,6 +467,27 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
     );
 
     server_section(&mut o, s, charts);
+    if let Some(t) = &s.server_timings {
+        let _ = write!(
+            o,
+            "<h2>Server-reported timings ({} requests)</h2>",
+            t.requests
+        );
+        stats_table(
+            &mut o,
+            &[
+                ("server queue (ms)", &t.queue_ms),
+                ("server prefill (ms)", &t.prefill_ms),
+                ("client TTFT (ms)", &s.ttft_ms),
+                ("TTFT outside the engine (ms)", &t.ttft_outside_ms),
+                ("server decode (ms)", &t.decode_ms),
+                ("server decode per token (ms)", &t.server_tpot_ms),
+                ("client TPOT (ms)", &s.tpot_ms),
+                ("client TPOT - server (ms)", &t.tpot_gap_ms),
+            ],
+        );
+        o.push_str(r#"<div class="sub">What the server sent about its own time on each request (llama.cpp's <code>timings</code>, TGI's <code>x-queue-time</code> / <code>x-inference-time</code> headers), per measured request, beside the client's TTFT and TPOT of the same requests. TTFT outside the engine = client TTFT - server queue - server prefill.</div>"#);
+    }
 
     o.push_str("<h2>By input and output length</h2>");
     o.push_str("<h3>Input length (tokens)</h3>");

@@ -451,3 +451,96 @@ pub fn engine_name(s: &ServerSummary) -> &'static str {
         _ => "server",
     }
 }
+
+/// summary.json's `server_timings`: what the server reported of its own time on each measured
+/// request (llama.cpp's `timings`, TGI's headers, cached prompt tokens), beside the client's
+/// TTFT and TPOT of the same requests. Null when no measured request carried any.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerTimings {
+    /// Measured requests with at least one server-reported figure.
+    pub requests: u64,
+    /// Queue time inside the server, ms.
+    pub queue_ms: Stats,
+    /// Prefill, ms.
+    pub prefill_ms: Stats,
+    /// Decode, ms.
+    pub decode_ms: Stats,
+    /// Prefill + decode (or the server's own total of both), ms.
+    pub inference_ms: Stats,
+    /// The server's time per output token: decode / (output tokens - 1), ms.
+    pub server_tpot_ms: Stats,
+    /// Client TTFT - (server queue + prefill), per request, ms: the time to first token spent
+    /// outside the engine's own work (network, HTTP, tokenization, scheduling it does not count).
+    pub ttft_outside_ms: Stats,
+    /// Client TPOT - server TPOT, per request, ms.
+    pub tpot_gap_ms: Stats,
+    /// Prompt tokens served from the server's cache, summed over measured requests.
+    pub cached_prompt_tokens: Option<f64>,
+}
+
+/// The server's per-request timings over the measured requests (None when none has any).
+pub fn timings(a: &Analysis) -> Option<ServerTimings> {
+    let sc = &a.rec.server;
+    let d = &a.rec.derived;
+    let has = |i: usize| {
+        [
+            sc.queue_ms[i],
+            sc.prefill_ms[i],
+            sc.decode_ms[i],
+            sc.inference_ms[i],
+            sc.cached_prompt_tokens[i],
+        ]
+        .iter()
+        .any(|v| !v.is_nan())
+    };
+    let rows: Vec<usize> = a.measured.iter().copied().filter(|&i| has(i)).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let stats = |f: &dyn Fn(usize) -> f64| {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .map(|&i| f(i))
+            .filter(|x| x.is_finite())
+            .collect();
+        Stats::of(&mut v)
+    };
+    let server_tpot = |i: usize| {
+        let n = d.output_tokens[i];
+        if n >= 2.0 {
+            sc.decode_ms[i] / (n - 1.0)
+        } else {
+            f64::NAN
+        }
+    };
+    let inference = |i: usize| {
+        if sc.inference_ms[i].is_nan() {
+            sc.prefill_ms[i] + sc.decode_ms[i]
+        } else {
+            sc.inference_ms[i]
+        }
+    };
+    let cached: Vec<f64> = rows
+        .iter()
+        .map(|&i| sc.cached_prompt_tokens[i])
+        .filter(|v| !v.is_nan())
+        .collect();
+    Some(ServerTimings {
+        requests: rows.len() as u64,
+        queue_ms: stats(&|i| sc.queue_ms[i]),
+        prefill_ms: stats(&|i| sc.prefill_ms[i]),
+        decode_ms: stats(&|i| sc.decode_ms[i]),
+        inference_ms: stats(&inference),
+        server_tpot_ms: stats(&server_tpot),
+        ttft_outside_ms: stats(&|i| {
+            let q = if sc.queue_ms[i].is_nan() {
+                0.0
+            } else {
+                sc.queue_ms[i]
+            };
+            d.ttft_ms[i] - q - sc.prefill_ms[i]
+        }),
+        tpot_gap_ms: stats(&|i| d.tpot_ms[i] - server_tpot(i)),
+        cached_prompt_tokens: (!cached.is_empty()).then(|| cached.iter().sum()),
+    })
+}

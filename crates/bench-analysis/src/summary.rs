@@ -203,6 +203,8 @@ pub struct Summary {
     pub thresholds: Vec<crate::verdict::ThresholdResult>,
     /// The server's view, from its /metrics scraped during the run (null when not scraped).
     pub server: Option<crate::server::ServerSummary>,
+    /// The server's own per-request timings (null when it reported none).
+    pub server_timings: Option<crate::server::ServerTimings>,
     /// SLOs and how many requests met them.
     pub slo: Goodput,
     /// Time to first token, ms.
@@ -427,6 +429,7 @@ pub fn build(a: &Analysis) -> Summary {
         },
         pairs: distributions::pairs(a),
         files: Vec::new(),
+        server_timings: crate::server::timings(a),
         ..Summary::default()
     }
 }

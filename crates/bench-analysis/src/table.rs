@@ -191,6 +191,9 @@ pub fn render(s: &Summary) -> String {
     if let Some(sv) = &s.server {
         server_rows(&mut out, sv);
     }
+    if let Some(t) = &s.server_timings {
+        timing_rows(&mut out, t, s);
+    }
     let notes: Vec<&String> = s
         .notes
         .iter()
@@ -291,5 +294,66 @@ fn server_rows(out: &mut String, sv: &crate::server::ServerSummary) {
     }
     if let Some(p) = sv.preemptions.filter(|p| *p > 0.0) {
         let _ = writeln!(out, "{:<28}{}", "Preemptions", num(Some(p)));
+    }
+}
+
+/// The server's own per-request timings beside the client's figures for the same requests.
+fn timing_rows(out: &mut String, t: &crate::server::ServerTimings, s: &Summary) {
+    rule(
+        out,
+        &format!("server-reported timings ({} requests)", t.requests),
+    );
+    let _ = writeln!(
+        out,
+        "{:<22}{:>8}{:>8}{:>8}{:>8}   client's figure for the same",
+        "", "n", "mean", "p50", "p99"
+    );
+    let rows: [(&str, &crate::stats::Stats, String); 6] = [
+        ("Queue (ms)", &t.queue_ms, String::new()),
+        (
+            "Prefill (ms)",
+            &t.prefill_ms,
+            format!(
+                "TTFT p50 {}, p99 {}",
+                num(s.ttft_ms.p50),
+                num(s.ttft_ms.p99)
+            ),
+        ),
+        ("Decode (ms)", &t.decode_ms, String::new()),
+        (
+            "Decode/token (ms)",
+            &t.server_tpot_ms,
+            format!(
+                "TPOT p50 {}, p99 {}",
+                num(s.tpot_ms.p50),
+                num(s.tpot_ms.p99)
+            ),
+        ),
+        (
+            "TTFT outside (ms)",
+            &t.ttft_outside_ms,
+            "TTFT - queue - prefill".into(),
+        ),
+        (
+            "TPOT gap (ms)",
+            &t.tpot_gap_ms,
+            "client TPOT - server".into(),
+        ),
+    ];
+    for (label, st, beside) in rows {
+        if st.count == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{label:<22}{:>8}{:>8}{:>8}{:>8}   {beside}",
+            st.count,
+            num(st.mean),
+            num(st.p50),
+            num(st.p99)
+        );
+    }
+    if let Some(c) = t.cached_prompt_tokens {
+        let _ = writeln!(out, "{:<28}{}", "Cached prompt tokens", num(Some(c)));
     }
 }

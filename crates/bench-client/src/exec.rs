@@ -185,6 +185,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
     o.reasoning = std::mem::take(&mut col.reasoning);
     o.usage_prompt = col.usage_prompt;
     o.usage_output = col.usage_output;
+    o.server = col.server;
     o.finish_reason = col.finish_reason.take();
 }
 

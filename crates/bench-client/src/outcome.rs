@@ -61,6 +61,8 @@ pub struct Outcome {
     pub retried: bool,
     /// Remarks for the `note` column.
     pub notes: Vec<String>,
+    /// The server's own timings, when it reported them.
+    pub server: bench_types::record::ServerTimes,
 }
 
 impl Outcome {
@@ -94,6 +96,7 @@ impl Outcome {
             body: None,
             retried: false,
             notes: Vec::new(),
+            server: Default::default(),
         }
     }
 }

@@ -195,7 +195,21 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
         }
     }
     if src.env {
-        fig = fig.merge(Env::prefixed("BENCH_").split("__"));
+        // `BENCH_X__Y` is config; a one-part `BENCH_NAME` is config only when NAME is a top-level
+        // key (`BENCH_SEED`, `BENCH_RUN_DIR`): other tools' variables (`BENCH_BIN`,
+        // `BENCH_SHARED_DATA`) are theirs, not unknown keys
+        let top: Vec<String> = serde_json::to_value(Config::default())
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default();
+        fig = fig.merge(
+            Env::prefixed("BENCH_")
+                .filter(move |k| {
+                    let k = k.as_str();
+                    k.contains("__") || top.iter().any(|t| t.eq_ignore_ascii_case(k))
+                })
+                .split("__"),
+        );
     }
     // `groups[1].prompt_length=5` sets one element of a list: applied to the merged tree, after
     // every layer (figment merges lists whole)

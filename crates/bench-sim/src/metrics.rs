@@ -234,6 +234,13 @@ impl Metrics {
             "Histogram of time to first token in seconds.",
             &labels,
         );
+        // vLLM v1 exposes the gap between tokens under both names
+        self.tpot.render(
+            &mut o,
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            &labels,
+        );
         self.tpot.render(
             &mut o,
             "vllm:time_per_output_token_seconds",

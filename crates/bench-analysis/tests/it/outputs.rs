@@ -133,7 +133,9 @@ fn compare_puts_runs_in_one_table_and_csv() {
     assert!(
         lines[0].starts_with("run")
             && lines[0].contains("TTFT p50")
-            && lines[0].contains("goodput"),
+            && lines[0].contains("goodput")
+            && lines[0].contains("offered")
+            && lines[0].contains("achieved"),
         "{table}"
     );
     assert!(

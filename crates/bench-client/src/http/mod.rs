@@ -55,7 +55,13 @@ pub struct Fields<'a> {
     pub content_encoding: Option<&'a [u8]>,
     /// The body's length when it is delimited by `Content-Length`.
     pub content_length: Option<u64>,
+    /// The values of [`TIMING_HEADERS`], in that order, when present.
+    pub timing: [Option<&'a [u8]>; 2],
 }
+
+/// Response headers in which a server reports its own time on the request, whole ms (TGI's
+/// router: on `/generate`, not on streams, whose head goes out before the work).
+pub const TIMING_HEADERS: [&str; 2] = ["x-queue-time", "x-inference-time"];
 
 /// Why a request failed below the protocol level.
 #[derive(Debug, Clone, PartialEq, Eq)]

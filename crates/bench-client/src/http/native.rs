@@ -340,10 +340,11 @@ async fn exchange(
         search_from = filled;
     };
     sink.head(parsed.status, first_byte.unwrap_or(at));
-    let (location, content_encoding) = header_fields(&conn.buf[..body_start]);
+    let (location, content_encoding, timing) = header_fields(&conn.buf[..body_start]);
     sink.fields(&Fields {
         location,
         content_encoding,
+        timing,
         content_length: match parsed.framing {
             Framing::Length(n) => Some(n),
             _ => None,
@@ -516,12 +517,14 @@ fn status_line_code(buf: &[u8]) -> Option<u16> {
 }
 
 /// `Location` and `Content-Encoding` of a complete, valid head (values trimmed).
-fn header_fields(head: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
-    let (mut location, mut encoding) = (None, None);
+type HeaderFields<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, [Option<&'a [u8]>; 2]);
+
+fn header_fields(head: &[u8]) -> HeaderFields<'_> {
+    let (mut location, mut encoding, mut timing) = (None, None, [None; 2]);
     // (The status line starts with `H`: never taken for one of them.)
     for line in head.split(|&b| b == b'\n') {
         let Some(&first) = line.first() else { continue };
-        if !matches!(first | 0x20, b'l' | b'c') {
+        if !matches!(first | 0x20, b'l' | b'c' | b'x') {
             continue;
         }
         let Some(colon) = memchr::memchr(b':', line) else {
@@ -533,9 +536,14 @@ fn header_fields(head: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
             location = Some(value());
         } else if name.eq_ignore_ascii_case(b"content-encoding") {
             encoding = Some(value());
+        } else if let Some(k) = super::TIMING_HEADERS
+            .iter()
+            .position(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        {
+            timing[k] = Some(value());
         }
     }
-    (location, encoding)
+    (location, encoding, timing)
 }
 
 /// Doubles the read buffer (up to `READ_BUF_MAX`) when a read filled it: more data is waiting.
@@ -578,12 +586,15 @@ mod tests {
         let head = b"HTTP/1.1 302 Found\r\nlocation:  http://x/y \r\nContent-Length: 0\r\nCONTENT-ENCODING: gzip\r\nCache-Control: no\r\n\r\n";
         assert_eq!(
             header_fields(head),
-            (Some(&b"http://x/y"[..]), Some(&b"gzip"[..]))
+            (Some(&b"http://x/y"[..]), Some(&b"gzip"[..]), [None, None])
         );
         assert_eq!(
             header_fields(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"),
-            (None, None)
+            (None, None, [None, None])
         );
+        // TGI's timing headers, any case
+        let tgi = b"HTTP/1.1 200 OK\r\nx-compute-time: 0.1\r\nX-Queue-Time: 12\r\nx-inference-time:  350 \r\n\r\n";
+        assert_eq!(header_fields(tgi).2, [Some(&b"12"[..]), Some(&b"350"[..])]);
     }
 
     #[test]

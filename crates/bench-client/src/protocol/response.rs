@@ -32,6 +32,30 @@ struct Usage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings` (last chunk of a stream, or the body).
+#[derive(Deserialize, Default)]
+struct LlamaTimings {
+    #[serde(default)]
+    cache_n: Option<u64>,
+    #[serde(default)]
+    prompt_ms: Option<f64>,
+    #[serde(default)]
+    predicted_ms: Option<f64>,
+}
+
+/// ms (a server's float) as whole µs; None when negative or not finite.
+fn us(ms: f64) -> Option<u64> {
+    (ms.is_finite() && ms >= 0.0).then(|| (ms * 1000.0).round() as u64)
 }
 
 #[derive(Deserialize, Default)]
@@ -67,6 +91,8 @@ struct OaBody<'a> {
     error: Option<serde::de::IgnoredAny>,
     #[serde(default, borrow)]
     object: Option<Str<'a>>,
+    #[serde(default)]
+    timings: Option<LlamaTimings>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +163,8 @@ pub struct Collector {
     /// The `object` of the first OpenAI event or body (`chat.completion.chunk`,
     /// `text_completion`): which API actually answered.
     pub object: Option<String>,
+    /// What the server reported of its own time on the request.
+    pub server: bench_types::record::ServerTimes,
     sse: SseParser,
     /// Non-streamed body, or the start of an error body.
     body: Vec<u8>,
@@ -225,6 +253,7 @@ impl Collector {
             content_encoding: None,
             content_length: None,
             object: None,
+            server: Default::default(),
             sse: SseParser::new(),
             body: Vec::new(),
             budget: None,
@@ -370,6 +399,10 @@ impl Collector {
                 if let Some(u) = c.usage {
                     self.usage_prompt = u.prompt_tokens.map(clip).or(self.usage_prompt);
                     self.usage_output = u.completion_tokens.map(clip).or(self.usage_output);
+                    self.take_cached(u.prompt_tokens_details);
+                }
+                if let Some(t) = c.timings {
+                    self.take_timings(t);
                 }
                 match c.choices.into_iter().next() {
                     Some(ch) => self.take_choice(ch),
@@ -409,6 +442,27 @@ impl Collector {
             self.first_token.get_or_insert(at);
         }
         Ok(())
+    }
+
+    /// `usage.prompt_tokens_details.cached_tokens`.
+    fn take_cached(&mut self, d: Option<PromptDetails>) {
+        if let Some(n) = d.and_then(|d| d.cached_tokens) {
+            self.server.cached_prompt_tokens = Some(clip(n));
+        }
+    }
+
+    /// llama.cpp's `timings`: prefill (`prompt_ms`), decode (`predicted_ms`), cached prompt
+    /// tokens (`cache_n`).
+    fn take_timings(&mut self, t: LlamaTimings) {
+        let s = &mut self.server;
+        s.prefill_us = t.prompt_ms.and_then(us).or(s.prefill_us);
+        s.decode_us = t.predicted_ms.and_then(us).or(s.decode_us);
+        if let (Some(p), Some(d)) = (s.prefill_us, s.decode_us) {
+            s.inference_us = Some(p + d);
+        }
+        if let Some(n) = t.cache_n {
+            s.cached_prompt_tokens = Some(clip(n));
+        }
     }
 
     /// Appends a choice's text; true when it carried any.
@@ -461,6 +515,10 @@ impl Collector {
                 if let Some(u) = c.usage {
                     self.usage_prompt = u.prompt_tokens.map(clip);
                     self.usage_output = u.completion_tokens.map(clip);
+                    self.take_cached(u.prompt_tokens_details);
+                }
+                if let Some(t) = c.timings {
+                    self.take_timings(t);
                 }
                 match c.choices.into_iter().next() {
                     Some(ch) => {
@@ -517,6 +575,17 @@ impl Sink for Collector {
             .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case(b"identity"))
             .map(field_text);
         self.content_length = f.content_length;
+        // whole ms, as TGI writes them
+        let ms = |v: Option<&[u8]>| {
+            std::str::from_utf8(v?)
+                .ok()?
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(us)
+        };
+        self.server.queue_us = ms(f.timing[0]).or(self.server.queue_us);
+        self.server.inference_us = ms(f.timing[1]).or(self.server.inference_us);
     }
 
     fn data(&mut self, bytes: &[u8], at: Instant) -> Result<(), String> {

@@ -144,6 +144,7 @@ fn head_fields_name_the_cause() {
             location: loc,
             content_encoding: enc,
             content_length: len,
+            timing: [None, None],
         })
     };
     // A redirect names where to.
@@ -228,4 +229,56 @@ fn error_bodies_keep_the_message() {
     c.finish(0).unwrap();
     assert!(!c.success());
     assert_eq!(c.error_body(), "rate limited");
+}
+
+#[test]
+fn server_timings_are_read_from_llamacpp_usage_details_and_tgi_headers() {
+    let base = Instant::now();
+    // llama.cpp: `timings` in the last chunk of a stream
+    let mut c = Collector::new(Api::OpenaiChat, true, base);
+    c.head(200, base);
+    let body = concat!(
+        "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],",
+        "\"timings\":{\"cache_n\":7,\"prompt_n\":121,\"prompt_ms\":35.5,\"predicted_n\":32,\"predicted_ms\":1713.2514}}\n\n",
+        "data: [DONE]\n\n"
+    );
+    c.data(body.as_bytes(), base).unwrap();
+    c.finish(0).unwrap();
+    let s = c.server;
+    assert_eq!(s.prefill_us, Some(35_500));
+    assert_eq!(s.decode_us, Some(1_713_251));
+    assert_eq!(s.inference_us, Some(1_748_751));
+    assert_eq!(s.cached_prompt_tokens, Some(7));
+    assert_eq!(s.queue_us, None);
+    // vLLM / OpenAI: cached prompt tokens in the usage details of a body
+    let mut c = Collector::new(Api::OpenaiCompletions, false, base);
+    c.head(200, base);
+    c.data(br#"{"object":"text_completion","choices":[{"text":"x","finish_reason":"length"}],"usage":{"prompt_tokens":10,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":8}}}"#, base).unwrap();
+    c.finish(0).unwrap();
+    assert_eq!(c.server.cached_prompt_tokens, Some(8));
+    assert_eq!(c.object.as_deref(), Some("text_completion"));
+    // TGI: the head's timing headers, whole ms
+    let mut c = Collector::new(Api::Tgi, false, base);
+    c.head(200, base);
+    c.fields(&Fields {
+        location: None,
+        content_encoding: None,
+        content_length: None,
+        timing: [Some(b"12"), Some(b" 350")],
+    });
+    assert_eq!(
+        (c.server.queue_us, c.server.inference_us),
+        (Some(12_000), Some(350_000))
+    );
+    // nothing reported: nothing recorded
+    let mut c = Collector::new(Api::OpenaiChat, false, base);
+    c.head(200, base);
+    c.fields(&Fields {
+        location: None,
+        content_encoding: None,
+        content_length: None,
+        timing: [Some(b"soon"), None],
+    });
+    assert!(!c.server.any());
 }

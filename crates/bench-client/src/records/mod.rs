@@ -291,6 +291,7 @@ impl State {
             },
             retried: o.retried,
             note: (!o.notes.is_empty()).then(|| o.notes.join("; ")),
+            server: o.server,
         };
         self.stats.rows += 1;
         if o.warmup {

@@ -12,7 +12,7 @@ pub mod schema;
 use serde::{Deserialize, Serialize};
 
 pub use read::{ChunkLists, FileMeta, RecordTable, Status};
-pub use schema::RequestRecord;
+pub use schema::{RequestRecord, ServerTimes};
 
 /// How a request ended. Every workload request ends as exactly one row with one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -185,6 +185,19 @@ pub mod columns {
     /// Utf8, nullable: remarks on a request whatever its status: an approximate client token
     /// count (a piece too long to tokenize), a stream that did not close after its end marker.
     pub const NOTE: &str = "note";
+    /// UInt64 µs, nullable: time the request waited in the server's queue, as the server
+    /// reports it (TGI's `x-queue-time`).
+    pub const SERVER_QUEUE_US: &str = "server_queue_us";
+    /// UInt64 µs, nullable: the server's prefill time (llama.cpp's `timings.prompt_ms`).
+    pub const SERVER_PREFILL_US: &str = "server_prefill_us";
+    /// UInt64 µs, nullable: the server's decode time (llama.cpp's `timings.predicted_ms`).
+    pub const SERVER_DECODE_US: &str = "server_decode_us";
+    /// UInt64 µs, nullable: the server's time generating, prefill and decode (TGI's
+    /// `x-inference-time`; llama.cpp's prompt_ms + predicted_ms).
+    pub const SERVER_INFERENCE_US: &str = "server_inference_us";
+    /// UInt32, nullable: prompt tokens the server took from its cache (`usage`'s
+    /// `prompt_tokens_details.cached_tokens`, llama.cpp's `timings.cache_n`).
+    pub const CACHED_PROMPT_TOKENS: &str = "cached_prompt_tokens";
 }
 
 /// Keys of the Parquet key-value metadata.

@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::schema::RequestRecord;
+use super::schema::{RequestRecord, ServerTimes};
 use super::{RequestStatus, columns as col, meta};
 use crate::FormatError;
 
@@ -205,6 +205,16 @@ pub struct RecordTable {
     pub retried: Vec<bool>,
     /// `note`.
     pub note: Vec<Option<String>>,
+    /// `server_queue_us` (missing in files of earlier versions: null, as for the rest below).
+    pub server_queue_us: Vec<Option<u64>>,
+    /// `server_prefill_us`.
+    pub server_prefill_us: Vec<Option<u64>>,
+    /// `server_decode_us`.
+    pub server_decode_us: Vec<Option<u64>>,
+    /// `server_inference_us`.
+    pub server_inference_us: Vec<Option<u64>>,
+    /// `cached_prompt_tokens`.
+    pub cached_prompt_tokens: Vec<Option<u32>>,
 }
 
 /// The kind of values a column must hold.
@@ -270,13 +280,18 @@ pub const REQUIRED: [(&str, Kind); 19] = [
 ];
 
 /// Columns read when present.
-const OPTIONAL: [(&str, Kind); 6] = [
+const OPTIONAL: [(&str, Kind); 11] = [
     (col::CONNECT_NS, Kind::Time),
     (col::FINISH_REASON, Kind::String),
     (col::STREAM, Kind::Boolean),
     (col::OUTPUT_TEXT, Kind::String),
     (col::RETRIED, Kind::Boolean),
     (col::NOTE, Kind::String),
+    (col::SERVER_QUEUE_US, Kind::Integer),
+    (col::SERVER_PREFILL_US, Kind::Integer),
+    (col::SERVER_DECODE_US, Kind::Integer),
+    (col::SERVER_INFERENCE_US, Kind::Integer),
+    (col::CACHED_PROMPT_TOKENS, Kind::Integer),
 ];
 
 fn bad(path: &Path, msg: impl Into<String>) -> FormatError {
@@ -446,6 +461,18 @@ impl RecordTable {
                 .unwrap_or_else(|| vec![false; n]),
         );
         self.note.extend(opt_strings(col::NOTE));
+        let opt_u64 = |name| get(name).map(ints).unwrap_or_else(|| vec![None; n]);
+        self.server_queue_us.extend(opt_u64(col::SERVER_QUEUE_US));
+        self.server_prefill_us
+            .extend(opt_u64(col::SERVER_PREFILL_US));
+        self.server_decode_us.extend(opt_u64(col::SERVER_DECODE_US));
+        self.server_inference_us
+            .extend(opt_u64(col::SERVER_INFERENCE_US));
+        self.cached_prompt_tokens.extend(
+            get(col::CACHED_PROMPT_TOKENS)
+                .map(ints)
+                .unwrap_or_else(|| vec![None; n]),
+        );
         Ok(())
     }
 
@@ -501,6 +528,13 @@ impl RecordTable {
                 output_text: self.output_text[i].clone(),
                 retried: self.retried[i],
                 note: self.note[i].clone(),
+                server: ServerTimes {
+                    queue_us: self.server_queue_us[i],
+                    prefill_us: self.server_prefill_us[i],
+                    decode_us: self.server_decode_us[i],
+                    inference_us: self.server_inference_us[i],
+                    cached_prompt_tokens: self.cached_prompt_tokens[i],
+                },
             });
         }
         rows.sort_by_key(|r| (r.warmup, r.request_id));
@@ -539,6 +573,13 @@ mod tests {
             error: (id == 3).then(|| "boom".to_string()),
             retried: id.is_multiple_of(7),
             note: id.is_multiple_of(5).then(|| "a note".to_string()),
+            server: ServerTimes {
+                queue_us: id.is_multiple_of(3).then_some(1_500),
+                prefill_us: Some(id * 10),
+                decode_us: Some(99_000_000_000),
+                inference_us: None,
+                cached_prompt_tokens: id.is_multiple_of(4).then_some(16),
+            },
             ..RequestRecord::new(id, 1_000 + id as i64, RequestStatus::Ok)
         }
     }

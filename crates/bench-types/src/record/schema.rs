@@ -70,6 +70,31 @@ pub struct RequestRecord {
     pub retried: bool,
     /// `note`.
     pub note: Option<String>,
+    /// The server's own timings of this request, as it reported them.
+    pub server: ServerTimes,
+}
+
+/// What a server reported about a request's time inside it (all optional: each engine reports
+/// some, most report none). µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerTimes {
+    /// `server_queue_us`.
+    pub queue_us: Option<u64>,
+    /// `server_prefill_us`.
+    pub prefill_us: Option<u64>,
+    /// `server_decode_us`.
+    pub decode_us: Option<u64>,
+    /// `server_inference_us`.
+    pub inference_us: Option<u64>,
+    /// `cached_prompt_tokens`.
+    pub cached_prompt_tokens: Option<u32>,
+}
+
+impl ServerTimes {
+    /// Whether the server reported anything.
+    pub fn any(&self) -> bool {
+        *self != ServerTimes::default()
+    }
 }
 
 impl RequestRecord {
@@ -101,6 +126,7 @@ impl RequestRecord {
             output_text: None,
             retried: false,
             note: None,
+            server: ServerTimes::default(),
         }
     }
 }
@@ -138,6 +164,11 @@ pub fn schema() -> SchemaRef {
         Field::new(col::OUTPUT_TEXT, DataType::Utf8, true),
         Field::new(col::RETRIED, DataType::Boolean, false),
         Field::new(col::NOTE, DataType::Utf8, true),
+        Field::new(col::SERVER_QUEUE_US, DataType::UInt64, true),
+        Field::new(col::SERVER_PREFILL_US, DataType::UInt64, true),
+        Field::new(col::SERVER_DECODE_US, DataType::UInt64, true),
+        Field::new(col::SERVER_INFERENCE_US, DataType::UInt64, true),
+        Field::new(col::CACHED_PROMPT_TOKENS, DataType::UInt32, true),
     ]))
 }
 
@@ -197,6 +228,9 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     let mut text = StringBuilder::new();
     let mut retried = BooleanBuilder::with_capacity(n);
     let mut note = StringBuilder::new();
+    let mut server_us: Vec<UInt64Builder> =
+        (0..4).map(|_| UInt64Builder::with_capacity(n)).collect();
+    let mut cached = UInt32Builder::with_capacity(n);
     let s = |v: Option<i64>| v.map(|t| t - shift);
     for r in rows {
         id.append_value(r.request_id);
@@ -235,6 +269,15 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
         text.append_option(r.output_text.as_deref());
         retried.append_value(r.retried);
         note.append_option(r.note.as_deref());
+        let t = &r.server;
+        for (b, v) in
+            server_us
+                .iter_mut()
+                .zip([t.queue_us, t.prefill_us, t.decode_us, t.inference_us])
+        {
+            b.append_option(v);
+        }
+        cached.append_option(t.cached_prompt_tokens);
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -260,5 +303,11 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     cols.push(Arc::new(text.finish()));
     cols.push(Arc::new(retried.finish()));
     cols.push(Arc::new(note.finish()));
+    cols.extend(
+        server_us
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
+    cols.push(Arc::new(cached.finish()));
     RecordBatch::try_new(schema(), cols)
 }
