@@ -55,13 +55,14 @@ pub struct Fields<'a> {
     pub content_encoding: Option<&'a [u8]>,
     /// The body's length when it is delimited by `Content-Length`.
     pub content_length: Option<u64>,
-    /// The values of [`TIMING_HEADERS`], in that order, when present.
-    pub timing: [Option<&'a [u8]>; 2],
+    /// The values of [`SERVER_HEADERS`], in that order, when present.
+    pub timing: [Option<&'a [u8]>; 3],
 }
 
-/// Response headers in which a server reports its own time on the request, whole ms (TGI's
-/// router: on `/generate`, not on streams, whose head goes out before the work).
-pub const TIMING_HEADERS: [&str; 2] = ["x-queue-time", "x-inference-time"];
+/// Response headers in which a server reports on the request: its queue and inference time,
+/// whole ms, and the prompt's tokens (TGI's router, on `/generate`; not on streams, whose head
+/// goes out before the work).
+pub const SERVER_HEADERS: [&str; 3] = ["x-queue-time", "x-inference-time", "x-prompt-tokens"];
 
 /// Why a request failed below the protocol level.
 #[derive(Debug, Clone, PartialEq, Eq)]

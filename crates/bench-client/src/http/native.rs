@@ -517,10 +517,10 @@ fn status_line_code(buf: &[u8]) -> Option<u16> {
 }
 
 /// `Location` and `Content-Encoding` of a complete, valid head (values trimmed).
-type HeaderFields<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, [Option<&'a [u8]>; 2]);
+type HeaderFields<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, [Option<&'a [u8]>; 3]);
 
 fn header_fields(head: &[u8]) -> HeaderFields<'_> {
-    let (mut location, mut encoding, mut timing) = (None, None, [None; 2]);
+    let (mut location, mut encoding, mut timing) = (None, None, [None; 3]);
     // (The status line starts with `H`: never taken for one of them.)
     for line in head.split(|&b| b == b'\n') {
         let Some(&first) = line.first() else { continue };
@@ -536,7 +536,7 @@ fn header_fields(head: &[u8]) -> HeaderFields<'_> {
             location = Some(value());
         } else if name.eq_ignore_ascii_case(b"content-encoding") {
             encoding = Some(value());
-        } else if let Some(k) = super::TIMING_HEADERS
+        } else if let Some(k) = super::SERVER_HEADERS
             .iter()
             .position(|h| name.eq_ignore_ascii_case(h.as_bytes()))
         {
@@ -586,15 +586,18 @@ mod tests {
         let head = b"HTTP/1.1 302 Found\r\nlocation:  http://x/y \r\nContent-Length: 0\r\nCONTENT-ENCODING: gzip\r\nCache-Control: no\r\n\r\n";
         assert_eq!(
             header_fields(head),
-            (Some(&b"http://x/y"[..]), Some(&b"gzip"[..]), [None, None])
+            (Some(&b"http://x/y"[..]), Some(&b"gzip"[..]), [None, None, None])
         );
         assert_eq!(
             header_fields(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"),
-            (None, None, [None, None])
+            (None, None, [None, None, None])
         );
         // TGI's timing headers, any case
-        let tgi = b"HTTP/1.1 200 OK\r\nx-compute-time: 0.1\r\nX-Queue-Time: 12\r\nx-inference-time:  350 \r\n\r\n";
-        assert_eq!(header_fields(tgi).2, [Some(&b"12"[..]), Some(&b"350"[..])]);
+        let tgi = b"HTTP/1.1 200 OK\r\nx-compute-time: 0.1\r\nX-Queue-Time: 12\r\nx-inference-time:  350 \r\nx-prompt-tokens: 17\r\n\r\n";
+        assert_eq!(
+            header_fields(tgi).2,
+            [Some(&b"12"[..]), Some(&b"350"[..]), Some(&b"17"[..])]
+        );
     }
 
     #[test]

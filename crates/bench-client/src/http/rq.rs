@@ -109,7 +109,7 @@ impl Client {
                 .get(reqwest::header::CONTENT_ENCODING)
                 .map(HeaderValue::as_bytes),
             content_length,
-            timing: super::TIMING_HEADERS.map(|n| h.get(n).map(HeaderValue::as_bytes)),
+            timing: super::SERVER_HEADERS.map(|n| h.get(n).map(HeaderValue::as_bytes)),
         });
         let mut resp = resp;
         let mut received = 0u64;

@@ -586,6 +586,14 @@ impl Sink for Collector {
         };
         self.server.queue_us = ms(f.timing[0]).or(self.server.queue_us);
         self.server.inference_us = ms(f.timing[1]).or(self.server.inference_us);
+        // TGI's bodies carry no prompt count: its router's header is the server's usage
+        if self.api == Api::Tgi
+            && let Some(n) = f.timing[2]
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            self.usage_prompt = Some(clip(n));
+        }
     }
 
     fn data(&mut self, bytes: &[u8], at: Instant) -> Result<(), String> {

@@ -144,7 +144,7 @@ fn head_fields_name_the_cause() {
             location: loc,
             content_encoding: enc,
             content_length: len,
-            timing: [None, None],
+            timing: [None, None, None],
         })
     };
     // A redirect names where to.
@@ -265,12 +265,13 @@ fn server_timings_are_read_from_llamacpp_usage_details_and_tgi_headers() {
         location: None,
         content_encoding: None,
         content_length: None,
-        timing: [Some(b"12"), Some(b" 350")],
+        timing: [Some(b"12"), Some(b" 350"), Some(b"17")],
     });
     assert_eq!(
         (c.server.queue_us, c.server.inference_us),
         (Some(12_000), Some(350_000))
     );
+    assert_eq!(c.usage_prompt, Some(17));
     // nothing reported: nothing recorded
     let mut c = Collector::new(Api::OpenaiChat, false, base);
     c.head(200, base);
@@ -278,7 +279,8 @@ fn server_timings_are_read_from_llamacpp_usage_details_and_tgi_headers() {
         location: None,
         content_encoding: None,
         content_length: None,
-        timing: [Some(b"soon"), None],
+        timing: [Some(b"soon"), None, Some(b"17")],
     });
     assert!(!c.server.any());
+    assert_eq!(c.usage_prompt, None, "x-prompt-tokens is TGI's");
 }
