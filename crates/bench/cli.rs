@@ -29,7 +29,8 @@ Examples:
   bench --config config.yaml --config config/workload/azure.yaml   layered configs
   bench --stage analysis -o output/latest        analyse a run again
   bench --override help                          every config key, its type and default
-  bench compare output/run-a output/run-b        one table across runs";
+  bench compare output/run-a output/run-b        one table across runs
+  bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table";
 
 /// Benchmark LLM inference servers under real traces and synthetic load.
 #[derive(Debug, Parser)]
@@ -181,9 +182,21 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
     },
+    /// Run an experiment: every cell of its axes, each repeat an ordinary run directory, then
+    /// experiment.json and cells.csv across them (docs/EXPERIMENTS.md).
+    Sweep {
+        /// The experiment file (YAML: name, base, overrides, axes, repeats, cooldown_s, ...).
+        file: PathBuf,
+        /// Skip the runs already finished with the same resolved config; redo the rest.
+        #[arg(long)]
+        resume: bool,
+        /// Print the cells and the planned time; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// One table across runs (summary.json of each), and the same as CSV.
     Compare {
-        /// Run directories.
+        /// Run directories, or experiment directories (all their runs).
         #[arg(required = true)]
         runs: Vec<PathBuf>,
         /// Also write the table as CSV here.

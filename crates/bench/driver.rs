@@ -19,7 +19,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: i32, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: i32, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -84,6 +84,21 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         print!("{}", bench_config::help_text());
         return Ok(exit::OK);
     }
+    if let Some(Command::Sweep {
+        file,
+        resume,
+        dry_run,
+    }) = &args.command
+    {
+        let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
+        let sweep = crate::sweep::SweepArgs {
+            file: file.clone(),
+            overrides: args.overrides.clone(),
+            resume: *resume,
+            dry_run: *dry_run,
+        };
+        return crate::sweep::run(&sweep, &signals);
+    }
     let mut resolved = load_config(&args)?;
     let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
     match &args.command {
@@ -91,12 +106,13 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             return serve_sim(&resolved.config, host, *port, &signals);
         }
         Some(Command::Compare { runs, csv }) => {
-            let table = bench_analysis::compare(runs, csv.as_deref())
+            let runs = crate::sweep::expand_runs(runs);
+            let table = bench_analysis::compare(&runs, csv.as_deref())
                 .map_err(|e| stage_failure("compare", e))?;
             print!("{table}");
             return Ok(exit::OK);
         }
-        None => {}
+        Some(Command::Sweep { .. }) | None => {}
     }
     if args.show_config {
         print!(

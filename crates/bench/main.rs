@@ -3,6 +3,7 @@
 mod cli;
 mod driver;
 mod signals;
+mod sweep;
 
 use std::process::ExitCode;
 

@@ -11,3 +11,4 @@ mod real_traces;
 mod serve;
 mod server;
 mod snapshots_cli;
+mod sweep;

@@ -586,7 +586,11 @@ mod tests {
         let head = b"HTTP/1.1 302 Found\r\nlocation:  http://x/y \r\nContent-Length: 0\r\nCONTENT-ENCODING: gzip\r\nCache-Control: no\r\n\r\n";
         assert_eq!(
             header_fields(head),
-            (Some(&b"http://x/y"[..]), Some(&b"gzip"[..]), [None, None, None])
+            (
+                Some(&b"http://x/y"[..]),
+                Some(&b"gzip"[..]),
+                [None, None, None]
+            )
         );
         assert_eq!(
             header_fields(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"),

@@ -1,0 +1,279 @@
+//! What a sweep writes beside its runs: experiment.json (the file as read, every run with its
+//! status and headline figures, per-cell aggregates over repeats), cells.csv (one row per run:
+//! its parameters and every summary scalar), and the table it prints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use bench_types::stage::exit;
+use serde_json::{Map, Value, json};
+
+use super::file::{Experiment, Planned, show};
+use super::{RunRecord, RunStatus};
+use crate::driver::Failure;
+
+fn write_atomic(path: &Path, text: &str) -> Result<(), Failure> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Failure::new(exit::FAILURE, format!("{}: {e}", path.display())))
+}
+
+/// The runs of an earlier experiment.json (none when absent or unreadable).
+pub fn read_runs(path: &Path) -> Vec<RunRecord> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| serde_json::from_value(v.get("runs")?.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Every numeric leaf of a summary, by dotted path (summary.csv's columns that hold numbers).
+fn scalars(v: &Value, out: &mut BTreeMap<String, f64>) {
+    for p in bench_analysis::csv::summary_paths(std::slice::from_ref(v)) {
+        if let Some(x) = bench_analysis::csv::lookup(v, &p).and_then(Value::as_f64) {
+            out.insert(p, x);
+        }
+    }
+}
+
+fn summary_of(e: &Experiment, r: &RunRecord) -> Option<Value> {
+    let p = e.exp_dir.join(&r.run_dir).join(bench_types::files::SUMMARY);
+    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+}
+
+/// Per cell, over its finished runs: mean, min, max and std (population) of every summary
+/// scalar, and the maximum output token throughput (Vast's number).
+fn aggregates(e: &Experiment, runs: &[RunRecord]) -> Map<String, Value> {
+    let mut cells: Vec<&str> = Vec::new();
+    for r in runs {
+        if !cells.contains(&r.cell.as_str()) {
+            cells.push(&r.cell);
+        }
+    }
+    let mut out = Map::new();
+    for c in cells {
+        let mut by_key: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut n = 0;
+        for r in runs.iter().filter(|r| r.cell == c) {
+            if !matches!(r.status, RunStatus::Ok | RunStatus::Failed) {
+                continue;
+            }
+            let Some(s) = summary_of(e, r) else { continue };
+            n += 1;
+            let mut m = BTreeMap::new();
+            scalars(&s, &mut m);
+            for (k, x) in m {
+                by_key.entry(k).or_default().push(x);
+            }
+        }
+        let mut stats = Map::new();
+        for (k, v) in &by_key {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+            stats.insert(
+                k.clone(),
+                json!({
+                    "mean": mean,
+                    "min": v.iter().copied().fold(f64::INFINITY, f64::min),
+                    "max": v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    "std": var.sqrt(),
+                }),
+            );
+        }
+        let max_tps = by_key
+            .get("output_token_throughput")
+            .and_then(|v| v.iter().copied().reduce(f64::max));
+        out.insert(
+            c.to_string(),
+            json!({"runs": n, "max_output_token_throughput": max_tps, "stats": stats}),
+        );
+    }
+    out
+}
+
+/// Writes experiment.json (atomically: an interrupted sweep leaves the last good state).
+pub fn write_state(e: &Experiment, runs: &[RunRecord], path: &Path) -> Result<(), Failure> {
+    let best = runs
+        .iter()
+        .filter_map(|r| {
+            let t = r.headline.get("output_token_throughput")?.as_f64()?;
+            Some((t, r))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let v = json!({
+        "schema": "bench.experiment/1",
+        "name": e.name,
+        "description": e.description,
+        "tags": e.tags,
+        "file": e.path.display().to_string(),
+        "experiment": e.raw,
+        "runs": runs,
+        "cells": aggregates(e, runs),
+        "max_output_token_throughput": best.map(|(t, r)| json!({
+            "value": t, "cell": r.cell, "repeat": r.repeat, "run_dir": r.run_dir,
+        })),
+        "counts": {
+            "runs": runs.len(),
+            "ok": runs.iter().filter(|r| r.status == RunStatus::Ok).count(),
+            "failed": runs.iter().filter(|r| !matches!(r.status, RunStatus::Ok | RunStatus::Pending)).count(),
+            "pending": runs.iter().filter(|r| r.status == RunStatus::Pending).count(),
+        },
+    });
+    let text = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+    write_atomic(path, &text)
+}
+
+/// cells.csv: one row per run: cell, repeat, status, run_dir, error, each axis key, then every
+/// summary scalar of the runs (summary.csv's columns).
+pub fn write_cells_csv(e: &Experiment, runs: &[RunRecord]) -> Result<(), Failure> {
+    let summaries: Vec<Value> = runs
+        .iter()
+        .map(|r| summary_of(e, r).unwrap_or(Value::Null))
+        .collect();
+    let present: Vec<Value> = summaries.iter().filter(|v| !v.is_null()).cloned().collect();
+    let table = bench_analysis::csv::summary_csv(&present);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or("");
+    let mut rows = lines;
+    let keys: Vec<String> = e.axes.iter().flat_map(|a| a.keys.clone()).collect();
+    let width = header.split(',').filter(|h| !h.is_empty()).count();
+    let mut out = String::from("cell,repeat,status,run_dir,error");
+    for k in &keys {
+        let _ = write!(out, ",{}", k.replace('.', "_"));
+    }
+    if !header.is_empty() {
+        let _ = write!(out, ",{header}");
+    }
+    out.push('\n');
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for (r, s) in runs.iter().zip(&summaries) {
+        let _ = write!(
+            out,
+            "{},{},{},{},{}",
+            q(&r.cell),
+            r.repeat,
+            r.status.name(),
+            q(&r.run_dir),
+            r.error.as_deref().map(q).unwrap_or_default()
+        );
+        for k in &keys {
+            let _ = write!(
+                out,
+                ",{}",
+                r.params.get(k).map(|v| q(&show(v))).unwrap_or_default()
+            );
+        }
+        if !header.is_empty() {
+            match (s.is_null(), rows.clone().next()) {
+                (false, Some(row)) => {
+                    rows.next();
+                    let _ = write!(out, ",{row}");
+                }
+                _ => {
+                    let _ = write!(out, "{}", ",".repeat(width));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let path = e.exp_dir.join("cells.csv");
+    std::fs::write(&path, out)
+        .map_err(|err| Failure::new(exit::FAILURE, format!("{}: {err}", path.display())))
+}
+
+fn num(v: Option<&Value>) -> String {
+    bench_analysis::format::num(v.and_then(Value::as_f64))
+}
+
+/// The table printed at the end: one line per run.
+pub fn table(e: &Experiment, runs: &[RunRecord], took: Duration) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "== bench sweep: {} ({} runs in {:.1} s) -> {}",
+        e.name,
+        runs.len(),
+        took.as_secs_f64(),
+        e.exp_dir.display()
+    );
+    let w = runs.iter().map(|r| r.cell.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        o,
+        "{:<w$} {:>3} {:<12} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "cell", "rep", "status", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50"
+    );
+    for r in runs {
+        let h = &r.headline;
+        let st = r.status.name();
+        let _ = writeln!(
+            o,
+            "{:<w$} {:>3} {:<12} {:>9} {:>10} {:>9} {:>9} {:>9}",
+            r.cell,
+            r.repeat,
+            st,
+            num(h.get("request_throughput")),
+            num(h.get("output_token_throughput")),
+            num(h.get("ttft_ms.p50")),
+            num(h.get("ttft_ms.p99")),
+            num(h.get("tpot_ms.p50")),
+        );
+    }
+    if let Some((t, r)) = runs
+        .iter()
+        .filter_map(|r| Some((r.headline.get("output_token_throughput")?.as_f64()?, r)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        let _ = writeln!(
+            o,
+            "max output tokens/s: {} ({} r{})",
+            bench_analysis::format::num(Some(t)),
+            r.cell,
+            r.repeat
+        );
+    }
+    for r in runs.iter().filter(|r| r.error.is_some()) {
+        let _ = writeln!(
+            o,
+            "{} r{}: {}",
+            r.cell,
+            r.repeat,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    o
+}
+
+/// `--dry-run`: the cells, the runs and the planned time.
+pub fn plan_text(e: &Experiment, plan: &[Planned]) -> String {
+    let mut o = String::new();
+    let cells = plan.iter().filter(|p| p.repeat == 1).count();
+    let run_s: f64 = plan.iter().filter_map(|p| p.planned_s).sum();
+    let cool = e.cooldown_s * plan.len().saturating_sub(1) as f64;
+    let _ = writeln!(
+        o,
+        "experiment {}: {cells} cells x {} repeats = {} runs into {}",
+        e.name,
+        e.repeats,
+        plan.len(),
+        e.exp_dir.display()
+    );
+    for p in plan.iter().filter(|p| p.repeat == 1) {
+        let _ = writeln!(
+            o,
+            "  {}  ({})",
+            p.cell,
+            p.planned_s.map_or(
+                "closed loop: until its requests are done".to_string(),
+                |s| { format!("{s} s per run") }
+            )
+        );
+    }
+    let _ = writeln!(
+        o,
+        "planned: {run_s:.0} s of workload + {cool:.0} s of cooldown (each run also takes its requests' latency and a second or two of setup and analysis)"
+    );
+    o
+}
