@@ -331,3 +331,73 @@ fn the_shipped_experiments_are_valid_and_plan_what_their_seeds_describe() {
         "{v}"
     );
 }
+
+#[test]
+fn a_capacity_search_lands_within_its_resolution_of_the_known_capacity() {
+    // 4 slots, every engine step 10 ms x sim.time_scale 0.5 = 5 ms, nothing else costs, 10
+    // output tokens per request, arrivals evenly spaced: each request holds a slot for 10 steps
+    // (50 ms), so the engine completes at most 4 / 0.05 s = 80 req/s. Below that no request
+    // waits (TTFT ~ one step); above it the queue grows through the run and TTFT with it.
+    const CAPACITY: f64 = 80.0;
+    let dir = tempfile::tempdir().unwrap();
+    let f = experiment(
+        dir.path(),
+        "name: capacity
+overrides:
+  sim.preset: small
+  sim.time_scale: 0.5
+  sim.max_num_seqs: 4
+  sim.step_base_us: 10000
+  sim.decode_us_per_seq: 0
+  sim.decode_us_per_kv_ktoken: 0
+  sim.prefill_us_per_token: 0
+  sim.prefix_caching: false
+  dataset.random.num_prompts: 400
+  dataset.random.input_tokens: 16
+  dataset.random.output_tokens: 10
+  dataset.random.distribution: fixed
+  workload.constant.arrival: fixed
+  analysis.slo: {ttft_ms: 50, tpot_ms: null}
+  analysis.plots: false
+  analysis.report: false
+search:
+  key: workload.constant.target_qps
+  low: 20
+  high: 320
+  resolution: 0.1
+  attainment: 0.9
+  run: {duration_ms: 2000}
+",
+    );
+    let o = sweep(&[f.to_str().unwrap()]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{err}{out}");
+    let cap = json(&dir.path().join("exp"), "capacity.json");
+    let c = &cap["cells"]["all"];
+    let pass = c["highest_pass"]["load"].as_f64().expect("a passing load");
+    let fail = c["lowest_fail"]["load"].as_f64().expect("a failing load");
+    assert!((fail - pass) / pass < 0.1, "{pass} .. {fail}: {err}");
+    // the bracket holds the capacity, give or take 3% of scheduling noise
+    assert!(
+        pass <= CAPACITY * 1.03 && fail >= CAPACITY * 0.97,
+        "pass {pass}, fail {fail}, capacity {CAPACITY}: {err}"
+    );
+    // every probe is a run with its figures; the table is sorted by load
+    let probes = c["probes"].as_array().unwrap();
+    let loads: Vec<f64> = probes.iter().map(|p| p["load"].as_f64().unwrap()).collect();
+    assert!(loads.windows(2).all(|w| w[0] < w[1]), "{loads:?}");
+    assert!(loads.len() >= 5 && loads.len() <= 10, "{loads:?}");
+    for p in probes {
+        let run = dir.path().join("exp").join(p["run_dir"].as_str().unwrap());
+        let s = summary(&run);
+        assert_eq!(p["attainment"], s["slo"]["attainment"]);
+        assert_eq!(
+            p["pass"].as_bool(),
+            Some(
+                s["slo"]["attainment"].as_f64().unwrap() >= 0.9
+                    && s["verdict"]["outcome"] != "failed"
+            )
+        );
+    }
+    assert!(out.contains("capacity all: target_qps = "), "{out}");
+}

@@ -8,7 +8,7 @@ use bench_config::{LoadError, Sources};
 use serde_json::Value;
 
 /// The keys an experiment file may hold.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "name",
     "description",
     "tags",
@@ -20,6 +20,7 @@ const KEYS: [&str; 11] = [
     "cooldown_s",
     "reuse_prompts",
     "seed",
+    "search",
 ];
 
 /// One axis: one key, or several zipped keys, and its values.
@@ -60,8 +61,132 @@ pub struct Experiment {
     pub reuse_prompts: bool,
     /// `seed` (None: the base config's).
     pub seed: Option<u64>,
+    /// `search`: a capacity search in each cell instead of fixed runs.
+    pub search: Option<Search>,
     /// The file as read (for experiment.json).
     pub raw: Value,
+}
+
+/// `search`: the highest load at which the SLOs hold, bracketed by doubling then bisected.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// The load key (`workload.constant.target_qps`, `workload.concurrency.concurrency`).
+    pub key: String,
+    /// Its short name.
+    pub label: String,
+    /// The first load tried.
+    pub low: f64,
+    /// The highest load tried.
+    pub high: f64,
+    /// Stop when (lowest failing - highest passing) / highest passing is below this.
+    pub resolution: f64,
+    /// Share of requests that must meet every `analysis.slo.*` for a load to pass.
+    pub attainment: f64,
+    /// Overrides of every probe run (`run:`; `duration_ms` and `warmup_requests` are short for
+    /// `workload.duration_ms` and `client.warmup_requests`).
+    pub run: Vec<String>,
+}
+
+fn read_search(v: &Value, bad: &mut dyn FnMut(&str, String)) -> Option<Search> {
+    let Value::Object(m) = v else {
+        bad(
+            "search",
+            format!(
+                "must be a mapping (key, low, high, resolution, attainment, run), not {}",
+                type_name(v)
+            ),
+        );
+        return None;
+    };
+    for k in m.keys() {
+        if !["key", "low", "high", "resolution", "attainment", "run"].contains(&k.as_str()) {
+            bad(
+                &format!("search.{k}"),
+                "unknown key; valid keys: key, low, high, resolution, attainment, run".into(),
+            );
+        }
+    }
+    let key = match m.get("key") {
+        Some(Value::String(k)) => k.clone(),
+        _ => {
+            bad(
+                "search.key",
+                "is required: the load key, such as workload.constant.target_qps".into(),
+            );
+            return None;
+        }
+    };
+    let mut num =
+        |k: &str, default: Option<f64>, ok: &dyn Fn(f64) -> bool, what: &str| match m.get(k) {
+            None | Some(Value::Null) => {
+                if default.is_none() {
+                    bad(&format!("search.{k}"), format!("is required ({what})"));
+                }
+                default
+            }
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() && ok(x) => Some(x),
+                _ => {
+                    bad(
+                        &format!("search.{k}"),
+                        format!("must be {what}, not {}", show(v)),
+                    );
+                    None
+                }
+            },
+        };
+    let low = num("low", None, &|x| x > 0.0, "a load > 0");
+    let high = num("high", None, &|x| x > 0.0, "a load > 0");
+    let resolution = num(
+        "resolution",
+        Some(0.05),
+        &|x| x > 0.0 && x < 1.0,
+        "a fraction between 0 and 1",
+    );
+    let attainment = num(
+        "attainment",
+        Some(0.9),
+        &|x| x > 0.0 && x <= 1.0,
+        "a fraction in (0, 1]",
+    );
+    let mut run = Vec::new();
+    match m.get("run") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            for (k, v) in o {
+                let full = match k.as_str() {
+                    "duration_ms" => "workload.duration_ms",
+                    "warmup_requests" => "client.warmup_requests",
+                    other => other,
+                };
+                run.push(format!("{full}={}", yaml(v)));
+            }
+        }
+        Some(v) => bad(
+            "search.run",
+            format!(
+                "must be a mapping of config keys to values, not {}",
+                type_name(v)
+            ),
+        ),
+    }
+    let (low, high, resolution, attainment) = (low?, high?, resolution?, attainment?);
+    if high <= low {
+        bad(
+            "search.high",
+            format!("{high} must be above search.low ({low})"),
+        );
+        return None;
+    }
+    Some(Search {
+        label: key.rsplit('.').next().unwrap_or(&key).to_string(),
+        key,
+        low,
+        high,
+        resolution,
+        attainment,
+        run,
+    })
 }
 
 /// One run of the sweep: its cell, its repeat, and the overrides that make it.
@@ -83,6 +208,8 @@ pub struct Planned {
     pub hash: String,
     /// Planned seconds (the workload's duration), when the config says.
     pub planned_s: Option<f64>,
+    /// The resolved config.
+    pub tree: Value,
 }
 
 /// A value as text in a cell id or an override: strings bare, the rest as JSON.
@@ -143,13 +270,7 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
     let mut errs = Vec::new();
     let mut bad = |key: &str, msg: String| errs.push(format!("{p}: `{key}`: {msg}"));
     for k in map.keys() {
-        if k == "search" {
-            bad(
-                k,
-                "capacity search is not available in this version; use axes over the load key"
-                    .into(),
-            );
-        } else if !KEYS.contains(&k.as_str()) {
+        if !KEYS.contains(&k.as_str()) {
             bad(k, format!("unknown key; valid keys: {}", KEYS.join(", ")));
         }
     }
@@ -291,11 +412,21 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
             format!("must be a list of axes, not {}", type_name(v)),
         ),
     }
+    let search = match map.get("search") {
+        None | Some(Value::Null) => None,
+        Some(v) => read_search(v, &mut bad),
+    };
     let mut seen = Vec::new();
+    if let Some(s) = &search {
+        seen.push(s.key.clone());
+    }
     for a in &axes {
         for k in &a.keys {
             if seen.contains(k) {
-                bad("axes", format!("`{k}` is set by two axes"));
+                bad(
+                    "axes",
+                    format!("`{k}` is set twice (by two axes, or an axis and search.key)"),
+                );
             }
             seen.push(k.clone());
         }
@@ -316,6 +447,7 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
         cooldown_s,
         reuse_prompts,
         seed,
+        search,
         raw,
     })
 }
@@ -415,9 +547,116 @@ pub fn run_seed(exp_seed: u64, cell: &str, repeat: u32, reuse: bool) -> u64 {
     )
 }
 
+/// One cell: its id and its values.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// Readable id.
+    pub id: String,
+    /// Its values, key by key.
+    pub params: Vec<(String, Value)>,
+}
+
+/// Resolves and checks one run's config.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    files: Vec<PathBuf>,
+    /// The experiment's overrides, then the command line's.
+    base: Vec<String>,
+    exp_seed: u64,
+    name: String,
+    reuse_prompts: bool,
+}
+
+impl Resolver {
+    /// The run of `cell` with `extra` overrides (a search's load) in `run_dir`, its seed mixed
+    /// from `salt` (the cell id, and the load or repeat).
+    pub fn run(
+        &self,
+        cell: &Cell,
+        extra: &[String],
+        run_dir: PathBuf,
+        salt: &str,
+        repeat: u32,
+    ) -> Result<Planned, LoadError> {
+        let seed = run_seed(self.exp_seed, salt, repeat, self.reuse_prompts);
+        let mut overrides = self.base.clone();
+        overrides.extend(cell.params.iter().map(|(k, v)| format!("{k}={}", yaml(v))));
+        overrides.extend(extra.iter().cloned());
+        overrides.push(format!(
+            "run_dir={}",
+            Value::String(run_dir.display().to_string())
+        ));
+        overrides.push(format!("seed={seed}"));
+        overrides.push(format!("name={}", self.name));
+        let r = bench_config::load(&Sources {
+            files: self.files.clone(),
+            overrides: overrides.clone(),
+            env: true,
+        })?;
+        use sha2::Digest;
+        let hash = format!("{:x}", sha2::Sha256::digest(r.tree.to_string().as_bytes()));
+        // a closed loop lasts until its requests are done: not known ahead
+        let planned_s = (r.tree["workload"]["type"] != "concurrency")
+            .then(|| r.tree["workload"]["duration_ms"].as_f64())
+            .flatten()
+            .map(|ms| ms / 1000.0);
+        let mut params = cell.params.clone();
+        for o in extra {
+            if let Some((k, v)) = o.split_once('=') {
+                params.push((
+                    k.to_string(),
+                    serde_yaml::from_str(v).unwrap_or(Value::Null),
+                ));
+            }
+        }
+        Ok(Planned {
+            cell: cell.id.clone(),
+            params,
+            repeat,
+            run_dir,
+            overrides,
+            seed,
+            hash,
+            planned_s,
+            tree: r.tree,
+        })
+    }
+}
+
+/// The experiment, planned: its cells, its runs (without a search), and how to resolve more
+/// (a search's probes).
+#[derive(Debug)]
+pub struct Plan {
+    /// The cells.
+    pub cells: Vec<Cell>,
+    /// Every run, in order (empty for a search, whose runs depend on what they find).
+    pub runs: Vec<Planned>,
+    /// Resolves further runs.
+    pub resolver: Resolver,
+}
+
+/// The run directory of a search probe at `load`.
+pub fn probe_dir(e: &Experiment, cell: &Cell, s: &Search, load: f64) -> PathBuf {
+    e.exp_dir
+        .join("cells")
+        .join(slug(&cell.id))
+        .join("search")
+        .join(slug(&format!("{}={load}", s.label)))
+}
+
+/// A search load as an override value: whole for an integer key.
+pub fn load_value(load: f64, integer: bool) -> String {
+    if integer {
+        format!("{}", load.round() as u64)
+    } else {
+        format!("{load}")
+    }
+}
+
 /// Every run of the experiment, each resolved and checked against the run config's rules;
-/// every problem of every cell at once.
-pub fn plan(e: &Experiment, cli_overrides: &[String]) -> Result<Vec<Planned>, Vec<String>> {
+/// every problem of every cell at once. A search's cells are checked at its low and high load,
+/// and must have SLOs to measure attainment against.
+pub fn plan(e: &Experiment, cli_overrides: &[String]) -> Result<Plan, Vec<String>> {
     let files: Vec<PathBuf> = match &e.base {
         Some(b) => vec![b.clone()],
         None => Some(PathBuf::from("config.yaml"))
@@ -425,23 +664,29 @@ pub fn plan(e: &Experiment, cli_overrides: &[String]) -> Result<Vec<Planned>, Ve
             .into_iter()
             .collect(),
     };
-    let base_seed = || {
-        bench_config::load(&Sources {
+    let base: Vec<String> = e.overrides.iter().chain(cli_overrides).cloned().collect();
+    let exp_seed = match e.seed {
+        Some(s) => s,
+        None => bench_config::load(&Sources {
             files: files.clone(),
-            overrides: e.overrides.iter().chain(cli_overrides).cloned().collect(),
+            overrides: base.clone(),
             env: true,
         })
         .map(|r| r.config.seed)
+        .map_err(|err| vec![load_error("the base config", &err)])?,
     };
-    let exp_seed = match e.seed {
-        Some(s) => s,
-        None => base_seed().map_err(|err| vec![load_error("the base config", &err)])?,
+    let resolver = Resolver {
+        files,
+        base,
+        exp_seed,
+        name: e.name.clone(),
+        reuse_prompts: e.reuse_prompts,
     };
     // the cartesian product of the axes, the first axis outermost
-    let mut cells: Vec<Vec<(String, String, Value)>> = vec![Vec::new()];
+    let mut combos: Vec<Vec<(String, String, Value)>> = vec![Vec::new()];
     for a in &e.axes {
         let mut next = Vec::new();
-        for c in &cells {
+        for c in &combos {
             for p in &a.points {
                 let mut c = c.clone();
                 for ((k, l), v) in a.keys.iter().zip(&a.labels).zip(p) {
@@ -450,65 +695,77 @@ pub fn plan(e: &Experiment, cli_overrides: &[String]) -> Result<Vec<Planned>, Ve
                 next.push(c);
             }
         }
-        cells = next;
+        combos = next;
     }
-    let mut out = Vec::new();
+    let cells: Vec<Cell> = combos
+        .iter()
+        .map(|c| Cell {
+            id: if c.is_empty() {
+                "all".to_string()
+            } else {
+                c.iter()
+                    .map(|(_, l, v)| format!("{l}={}", show(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            params: c.iter().map(|(k, _, v)| (k.clone(), v.clone())).collect(),
+        })
+        .collect();
+    let mut runs = Vec::new();
     let mut errs = Vec::new();
-    for c in &cells {
-        let id = if c.is_empty() {
-            "all".to_string()
-        } else {
-            c.iter()
-                .map(|(_, l, v)| format!("{l}={}", show(v)))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+    for cell in &cells {
+        if let Some(s) = &e.search {
+            for load in [s.low, s.high] {
+                let mut extra = s.run.clone();
+                extra.push(format!("{}={load}", s.key));
+                match resolver.run(cell, &extra, probe_dir(e, cell, s, load), &cell.id, 1) {
+                    Ok(p) => {
+                        let slo = &p.tree["analysis"]["slo"];
+                        let any = ["ttft_ms", "tpot_ms", "itl_ms", "e2el_ms"]
+                            .iter()
+                            .any(|k| !slo[*k].is_null());
+                        if !any && load == s.low {
+                            errs.push(format!(
+                                "cell {}: `search` measures the share of requests meeting analysis.slo.*, and no SLO is set",
+                                cell.id
+                            ));
+                        }
+                    }
+                    Err(err) => {
+                        errs.push(load_error(
+                            &format!("cell {} at {}={load}", cell.id, s.label),
+                            &err,
+                        ));
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
         for repeat in 1..=e.repeats {
             let run_dir = e
                 .exp_dir
                 .join("cells")
-                .join(slug(&id))
+                .join(slug(&cell.id))
                 .join(format!("r{repeat}"));
-            let seed = run_seed(exp_seed, &id, repeat, e.reuse_prompts);
-            let mut overrides: Vec<String> =
-                e.overrides.iter().chain(cli_overrides).cloned().collect();
-            overrides.extend(c.iter().map(|(k, _, v)| format!("{k}={}", yaml(v))));
-            overrides.push(format!(
-                "run_dir={}",
-                Value::String(run_dir.display().to_string())
-            ));
-            overrides.push(format!("seed={seed}"));
-            overrides.push(format!("name={}", e.name));
-            match bench_config::load(&Sources {
-                files: files.clone(),
-                overrides: overrides.clone(),
-                env: true,
-            }) {
-                Ok(r) => {
-                    use sha2::Digest;
-                    let hash = format!("{:x}", sha2::Sha256::digest(r.tree.to_string().as_bytes()));
-                    // a closed loop lasts until its requests are done: not known ahead
-                    let planned_s = (r.tree["workload"]["type"] != "concurrency")
-                        .then(|| r.tree["workload"]["duration_ms"].as_f64())
-                        .flatten()
-                        .map(|ms| ms / 1000.0);
-                    out.push(Planned {
-                        cell: id.clone(),
-                        params: c.iter().map(|(k, _, v)| (k.clone(), v.clone())).collect(),
-                        repeat,
-                        run_dir,
-                        overrides,
-                        seed,
-                        hash,
-                        planned_s,
-                    });
+            match resolver.run(cell, &[], run_dir, &cell.id, repeat) {
+                Ok(p) => runs.push(p),
+                Err(err) => {
+                    errs.push(load_error(&format!("cell {}", cell.id), &err));
+                    break;
                 }
-                Err(err) if repeat == 1 => errs.push(load_error(&format!("cell {id}"), &err)),
-                Err(_) => {}
             }
         }
     }
-    if errs.is_empty() { Ok(out) } else { Err(errs) }
+    if errs.is_empty() {
+        Ok(Plan {
+            cells,
+            runs,
+            resolver,
+        })
+    } else {
+        Err(errs)
+    }
 }
 
 fn load_error(what: &str, e: &LoadError) -> String {

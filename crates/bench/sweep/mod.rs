@@ -9,6 +9,7 @@
 
 mod file;
 mod outputs;
+mod search;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -88,7 +89,8 @@ pub struct RunRecord {
 }
 
 /// The headline figures kept in experiment.json for each run.
-const HEADLINE: [&str; 10] = [
+const HEADLINE: [&str; 11] = [
+    "slo.attainment",
     "verdict.outcome",
     "request_throughput",
     "output_token_throughput",
@@ -101,7 +103,7 @@ const HEADLINE: [&str; 10] = [
     "e2el_ms.p50",
 ];
 
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |cur, k| cur.get(k))
 }
 
@@ -129,7 +131,7 @@ fn status_of(code: Option<i32>) -> RunStatus {
 }
 
 /// The child that is running now, for the signal forwarder.
-type Current = Arc<Mutex<Option<u32>>>;
+pub(crate) type Current = Arc<Mutex<Option<u32>>>;
 
 /// Forwards every signal the sweep gets to the running child, and remembers that one came.
 fn forward_signals(signals: &Signals, current: Current) -> Arc<std::sync::atomic::AtomicI32> {
@@ -172,11 +174,12 @@ pub struct SweepArgs {
 /// Runs the sweep; returns the exit status.
 pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     let e = file::read(&args.file).map_err(|errs| bad_experiment(&errs))?;
-    let plan = file::plan(&e, &args.overrides).map_err(|errs| bad_experiment(&errs))?;
+    let planned = file::plan(&e, &args.overrides).map_err(|errs| bad_experiment(&errs))?;
     if args.dry_run {
-        print!("{}", outputs::plan_text(&e, &plan));
+        print!("{}", outputs::plan_text(&e, &planned));
         return Ok(exit::OK);
     }
+    let plan = &planned.runs;
     std::fs::create_dir_all(&e.exp_dir).map_err(|err| {
         Failure::new(
             exit::FAILURE,
@@ -189,32 +192,24 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     } else {
         Vec::new()
     };
-    let mut records: Vec<RunRecord> = plan
-        .iter()
-        .map(|p| RunRecord {
-            cell: p.cell.clone(),
-            params: p.params.iter().cloned().collect(),
-            repeat: p.repeat,
-            run_dir: p
-                .run_dir
-                .strip_prefix(&e.exp_dir)
-                .unwrap_or(&p.run_dir)
-                .display()
-                .to_string(),
-            status: RunStatus::Pending,
-            exit_code: None,
-            error: None,
-            seed: p.seed,
-            config_hash: p.hash.clone(),
-            seconds: None,
-            headline: Default::default(),
-        })
-        .collect();
+    let mut records: Vec<RunRecord> = plan.iter().map(|p| record(&e, p)).collect();
     let current: Current = Arc::new(Mutex::new(None));
     let got = forward_signals(signals, current.clone());
     let exe = std::env::current_exe()
         .map_err(|err| Failure::new(exit::FAILURE, format!("finding the bench binary: {err}")))?;
     let t0 = Instant::now();
+    if let Some(s) = &e.search {
+        let ctx = search::Ctx {
+            exe: &exe,
+            e: &e,
+            s,
+            resolver: &planned.resolver,
+            current: &current,
+            got: &got,
+            state_path: &state_path,
+        };
+        return search::run(&ctx, &planned.cells, t0);
+    }
     let mut ran_one = false;
     let n = plan.len();
     for (i, p) in plan.iter().enumerate() {
@@ -277,6 +272,28 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     Ok(if all_ok { exit::OK } else { exit::RUN_FAILED })
 }
 
+/// A run's record before it runs.
+fn record(e: &Experiment, p: &file::Planned) -> RunRecord {
+    RunRecord {
+        cell: p.cell.clone(),
+        params: p.params.iter().cloned().collect(),
+        repeat: p.repeat,
+        run_dir: p
+            .run_dir
+            .strip_prefix(&e.exp_dir)
+            .unwrap_or(&p.run_dir)
+            .display()
+            .to_string(),
+        status: RunStatus::Pending,
+        exit_code: None,
+        error: None,
+        seed: p.seed,
+        config_hash: p.hash.clone(),
+        seconds: None,
+        headline: Default::default(),
+    }
+}
+
 fn bad_experiment(errs: &[String]) -> Failure {
     let n = errs.iter().map(|e| e.lines().count()).sum::<usize>();
     Failure::new(
@@ -290,7 +307,7 @@ fn bad_experiment(errs: &[String]) -> Failure {
 }
 
 /// One run: the pipeline in a child process, its output in `<run_dir>/bench.log`.
-fn run_one(
+pub(crate) fn run_one(
     exe: &Path,
     e: &Experiment,
     p: &file::Planned,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bench_types::stage::exit;
 use serde_json::{Map, Value, json};
 
-use super::file::{Experiment, Planned, show};
+use super::file::{Experiment, show};
 use super::{RunRecord, RunStatus};
 use crate::driver::Failure;
 
@@ -247,8 +247,30 @@ pub fn table(e: &Experiment, runs: &[RunRecord], took: Duration) -> String {
 }
 
 /// `--dry-run`: the cells, the runs and the planned time.
-pub fn plan_text(e: &Experiment, plan: &[Planned]) -> String {
+pub fn plan_text(e: &Experiment, planned: &super::file::Plan) -> String {
     let mut o = String::new();
+    if let Some(s) = &e.search {
+        let _ = writeln!(
+            o,
+            "experiment {}: a capacity search in each of {} cells on {} from {} to {} (resolution {}, attainment {}) into {}",
+            e.name,
+            planned.cells.len(),
+            s.key,
+            s.low,
+            s.high,
+            s.resolution,
+            s.attainment,
+            e.exp_dir.display()
+        );
+        for c in &planned.cells {
+            let _ = writeln!(o, "  {}", c.id);
+        }
+        let probes =
+            ((s.high / s.low).log2().ceil() + 1.0 + (1.0 / s.resolution).log2().ceil()).max(1.0);
+        let _ = writeln!(o, "planned: at most about {probes:.0} probe runs per cell");
+        return o;
+    }
+    let plan = &planned.runs;
     let cells = plan.iter().filter(|p| p.repeat == 1).count();
     let run_s: f64 = plan.iter().filter_map(|p| p.planned_s).sum();
     let cool = e.cooldown_s * plan.len().saturating_sub(1) as f64;
