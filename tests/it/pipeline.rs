@@ -241,3 +241,38 @@ fn compare_puts_runs_in_one_table_and_csv() {
     let csv = std::fs::read_to_string(csv).unwrap();
     assert_eq!(csv.lines().count(), 3, "header + one row per run:\n{csv}");
 }
+
+#[test]
+fn analysis_window_leaves_out_the_warm_up_and_cool_down_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    // 60 requests exactly 50 ms apart from t = 0; the first second (20 requests) and the last 5
+    // are outside the window
+    let mut o = SHORT.to_vec();
+    o.extend([
+        "workload.constant.arrival=fixed",
+        "analysis.window={skip_first_s: 1, skip_last_requests: 5}",
+    ]);
+    bench_ok(run, &overrides(&o));
+    let s = json(run, "summary.json");
+    assert_eq!(s["counts"]["rows"], 60);
+    assert_eq!(s["counts"]["outside_window"], 25, "{}", s["counts"]);
+    assert_eq!(s["counts"]["measured"], 35);
+    assert_eq!(
+        s["counts"]["ok"], 35,
+        "outside rows are not counted by status"
+    );
+    let ex = s["excluded"].as_array().unwrap();
+    assert!(
+        ex.iter()
+            .any(|e| e["reason"] == "outside_window" && e["count"] == 25),
+        "{ex:?}"
+    );
+    // the window starts at the first request inside it (scheduled 1.000 s after the first)
+    let start = s["window"]["start_s"].as_f64().unwrap();
+    assert!((1.0..1.05).contains(&start), "{start}");
+    assert_eq!(s["verdict"]["outcome"], "ok", "{}", s["verdict"]);
+    // requests.csv still lists every request, with the reason
+    let csv = std::fs::read_to_string(run.join("requests.csv")).unwrap();
+    assert_eq!(csv.matches(",outside_window,").count(), 25);
+}

@@ -9,6 +9,7 @@ use bench_types::Manifest;
 use crate::AnalysisError;
 use crate::load::{self, Records};
 use crate::metrics::{self, Exclusion, Itl};
+use bench_config::analysis::WindowConfig;
 
 /// A run, loaded and classified.
 #[derive(Debug)]
@@ -25,8 +26,11 @@ pub struct Analysis {
     pub itl: Itl,
     /// Rows that are measured (ok, not warmup, complete and consistent times), in file order.
     pub measured: Vec<usize>,
-    /// Rows that are not warmup and were sent (any status), in file order.
+    /// Rows that are not warmup, inside `analysis.window`, and were sent (any status), in file
+    /// order.
     pub sent_rows: Vec<usize>,
+    /// Per row: outside `analysis.window` (left out like warmup, counted as `outside_window`).
+    pub outside: Vec<bool>,
     /// Per row: dispatch lag not counting queueing (ready - scheduled, or sent - scheduled
     /// without a ready time), ms; NaN when not sent.
     pub schedule_lag_ms: Vec<f64>,
@@ -61,10 +65,16 @@ impl Analysis {
         manifest: Option<Manifest>,
     ) -> Analysis {
         let notes = Vec::new();
-        let (reason, itl) = metrics::classify(&rec);
+        let (mut reason, itl) = metrics::classify(&rec);
+        let outside = outside_window(&rec, &cfg.window);
+        for (i, o) in outside.iter().enumerate() {
+            if *o {
+                reason[i] = Some(Exclusion::OutsideWindow);
+            }
+        }
         let measured: Vec<usize> = (0..rec.rows).filter(|&i| reason[i].is_none()).collect();
         let sent_rows: Vec<usize> = (0..rec.rows)
-            .filter(|&i| !rec.warmup[i] && rec.sent[i].is_some())
+            .filter(|&i| !rec.warmup[i] && !outside[i] && rec.sent[i].is_some())
             .collect();
         let mut schedule_lag_ms = vec![f64::NAN; rec.rows];
         for &i in &sent_rows {
@@ -90,6 +100,7 @@ impl Analysis {
             itl,
             measured,
             sent_rows,
+            outside,
             schedule_lag_ms,
             in_flight,
             t0_ns,
@@ -127,6 +138,33 @@ fn in_flight_at_send(rec: &Records, sent_rows: &[usize]) -> Vec<f64> {
             let ended = ends.partition_point(|&x| x <= s);
             out[i] = started.saturating_sub(ended) as f64;
         }
+    }
+    out
+}
+
+/// Per row: whether `w` leaves it out. Non-warmup rows by scheduled time: the first and last
+/// seconds of the schedule, and the first and last requests in schedule order.
+pub fn outside_window(rec: &Records, w: &WindowConfig) -> Vec<bool> {
+    let mut out = vec![false; rec.rows];
+    if !w.any() {
+        return out;
+    }
+    let mut rows: Vec<(i64, usize)> = (0..rec.rows)
+        .filter(|&i| !rec.warmup[i])
+        .filter_map(|i| rec.scheduled[i].map(|t| (t, i)))
+        .collect();
+    rows.sort_unstable();
+    let (Some(&(first, _)), Some(&(last, _))) = (rows.first(), rows.last()) else {
+        return out;
+    };
+    let lo = first + (w.skip_first_s * 1e9) as i64;
+    let hi = last - (w.skip_last_s * 1e9) as i64;
+    let n = rows.len();
+    for (k, &(t, i)) in rows.iter().enumerate() {
+        let by_count =
+            (k as u64) < w.skip_first_requests || ((n - 1 - k) as u64) < w.skip_last_requests;
+        let by_time = (w.skip_first_s > 0.0 && t < lo) || (w.skip_last_s > 0.0 && t > hi);
+        out[i] = by_count || by_time;
     }
     out
 }

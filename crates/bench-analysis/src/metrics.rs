@@ -152,6 +152,8 @@ impl Derived {
 pub enum Exclusion {
     /// A warmup request.
     Warmup,
+    /// Outside `analysis.window` (the run's warm-up or cool-down).
+    OutsideWindow,
     /// Ended with a status other than ok.
     Status(RequestStatus),
     /// A status this version does not know.
@@ -165,8 +167,9 @@ pub enum Exclusion {
 
 impl Exclusion {
     /// Every reason, in report order.
-    pub const ALL: [Exclusion; 9] = [
+    pub const ALL: [Exclusion; 10] = [
         Exclusion::Warmup,
+        Exclusion::OutsideWindow,
         Exclusion::Status(RequestStatus::HttpError),
         Exclusion::Status(RequestStatus::Timeout),
         Exclusion::Status(RequestStatus::TransportError),
@@ -181,6 +184,7 @@ impl Exclusion {
     pub fn key(self) -> &'static str {
         match self {
             Exclusion::Warmup => "warmup",
+            Exclusion::OutsideWindow => "outside_window",
             Exclusion::Status(s) => s.as_str(),
             Exclusion::UnknownStatus => "unknown_status",
             Exclusion::MissingTimes => "missing_times",
@@ -192,6 +196,9 @@ impl Exclusion {
     pub fn why(self) -> &'static str {
         match self {
             Exclusion::Warmup => "warmup requests, sent before the measured run",
+            Exclusion::OutsideWindow => {
+                "scheduled outside analysis.window: the run's warm-up or cool-down"
+            }
             Exclusion::Status(RequestStatus::HttpError) => {
                 "the server answered with a non-2xx status"
             }

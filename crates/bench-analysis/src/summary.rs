@@ -46,6 +46,8 @@ pub struct Counts {
     pub rows: u64,
     /// Warmup rows (any status).
     pub warmup: u64,
+    /// Non-warmup rows outside `analysis.window` (any status), left out like warmup.
+    pub outside_window: u64,
     /// Non-warmup rows with status ok.
     pub ok: u64,
     /// Non-warmup rows with status http_error.
@@ -272,6 +274,10 @@ pub fn build(a: &Analysis) -> Summary {
     for i in 0..r.rows {
         if r.warmup[i] {
             counts.warmup += 1;
+            continue;
+        }
+        if a.outside[i] {
+            counts.outside_window += 1;
             continue;
         }
         match r.status[i] {

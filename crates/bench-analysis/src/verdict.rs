@@ -93,7 +93,7 @@ fn top_error(a: &Analysis) -> Option<TopError> {
     let mut by: HashMap<String, (u64, usize)> = HashMap::new();
     for i in 0..r.rows {
         let failed = matches!(r.status[i], Status::Known(s) if s.is_failure());
-        if failed && !r.warmup[i] {
+        if failed && !r.warmup[i] && !a.outside[i] {
             let m = r.error[i].as_deref().unwrap_or("(no message)");
             by.entry(shape(m)).or_insert((0, i)).0 += 1;
         }
@@ -135,7 +135,8 @@ pub fn judge(a: &Analysis, c: &Counts, health: &mut ClientHealth, t: &Tokens) ->
         ..Verdict::default()
     };
     let sent = c.ok + c.failed + c.cancelled + c.unknown_status;
-    let requests = c.rows - c.warmup;
+    // the requests the figures could cover: warmup and outside analysis.window are left out
+    let requests = c.rows - c.warmup - c.outside_window;
     let warn = |v: &mut Verdict, line: String| {
         if v.outcome == Outcome::Ok {
             v.outcome = Outcome::Warning;

@@ -33,6 +33,31 @@ impl SloConfig {
     }
 }
 
+/// `analysis.window`: measure the steady state only (guidellm's warmup and cooldown). Requests
+/// scheduled in the first or last seconds of the workload, or the first or last requests by
+/// schedule, are left out of every figure and counted as `outside_window`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Leave out requests scheduled in the first this many seconds.
+    #[schemars(range(min = 0.0))]
+    pub skip_first_s: f64,
+    /// Leave out requests scheduled in the last this many seconds.
+    #[schemars(range(min = 0.0))]
+    pub skip_last_s: f64,
+    /// Leave out the first this many requests (by schedule).
+    pub skip_first_requests: u64,
+    /// Leave out the last this many requests (by schedule).
+    pub skip_last_requests: u64,
+}
+
+impl WindowConfig {
+    /// Whether anything is left out.
+    pub fn any(&self) -> bool {
+        *self != WindowConfig::default()
+    }
+}
+
 /// Which token counts the metrics use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +75,8 @@ pub enum TokenSource {
 pub struct AnalysisConfig {
     /// SLOs for goodput.
     pub slo: SloConfig,
+    /// The steady-state window (nothing left out by default).
+    pub window: WindowConfig,
     /// Width of the time-series bins, seconds.
     #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub bin_s: f64,
@@ -98,6 +125,7 @@ impl Default for AnalysisConfig {
     fn default() -> Self {
         AnalysisConfig {
             slo: SloConfig::default(),
+            window: WindowConfig::default(),
             bin_s: 1.0,
             length_bins: 10,
             max_dispatch_lag_ms: 5.0,

@@ -152,6 +152,50 @@ pub struct ConstantWorkload {
     /// Output length for every request (null: the dataset's, else unset).
     #[schemars(range(min = 1))]
     pub output_length: Option<u32>,
+    /// Ramp the rate up to `target_qps` instead of starting there (null: no ramp), as vLLM's
+    /// ramp-up strategies do: from `start_qps` over the first `ramp_s` seconds of
+    /// `duration_ms`, then a hold at the target, then (with `down_s`) back down to `start_qps`
+    /// over the last `down_s` seconds.
+    pub ramp: Option<Ramp>,
+}
+
+/// How the rate ramps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RampShape {
+    /// The rate grows by the same amount every second.
+    #[default]
+    Linear,
+    /// The rate grows by the same factor every second (`start_qps` must be > 0).
+    Exponential,
+}
+
+/// `workload.constant.ramp`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ramp {
+    /// Linear or exponential.
+    pub shape: RampShape,
+    /// The rate at the start of the ramp, req/s.
+    #[schemars(range(min = 0.0))]
+    pub start_qps: f64,
+    /// Seconds to reach `target_qps`.
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub ramp_s: f64,
+    /// Seconds of ramping back down at the end (0: none).
+    #[schemars(range(min = 0.0))]
+    pub down_s: f64,
+}
+
+impl Default for Ramp {
+    fn default() -> Self {
+        Ramp {
+            shape: RampShape::Linear,
+            start_qps: 1.0,
+            ramp_s: 10.0,
+            down_s: 0.0,
+        }
+    }
 }
 
 impl Default for ConstantWorkload {
@@ -162,6 +206,7 @@ impl Default for ConstantWorkload {
             burstiness: 1.0,
             prompt_length: None,
             output_length: None,
+            ramp: None,
         }
     }
 }
@@ -396,6 +441,29 @@ impl WorkloadConfig {
     }
 
     pub(crate) fn validate(&self, e: &mut Errors) {
+        if let (WorkloadType::Constant, Some(r)) = (self.kind, &self.constant.ramp) {
+            let dur_s = self.duration_ms as f64 / 1000.0;
+            if self.num_requests.is_some() {
+                e.push(
+                    "workload.constant.ramp",
+                    "a ramp spans workload.duration_ms: give the duration, not workload.num_requests",
+                );
+            } else if r.ramp_s + r.down_s > dur_s {
+                e.push(
+                    "workload.constant.ramp",
+                    format!(
+                        "ramp_s + down_s = {} s is longer than workload.duration_ms ({dur_s} s)",
+                        r.ramp_s + r.down_s
+                    ),
+                );
+            }
+            if r.shape == RampShape::Exponential && r.start_qps <= 0.0 {
+                e.push(
+                    "workload.constant.ramp.start_qps",
+                    "an exponential ramp starts above 0 (the rate grows by a factor)",
+                );
+            }
+        }
         if let Some(n) = self.num_requests {
             match self.kind {
                 WorkloadType::Constant => {}
