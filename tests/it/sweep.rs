@@ -90,6 +90,8 @@ fn a_2x2_sweep_with_a_dead_cell_finishes_the_others_and_exits_3() {
     ));
     let out = text(&o.stdout);
     assert!(out.contains("== bench sweep: two-by-two (4 runs"), "{out}");
+    let html = std::fs::read_to_string(exp.join("report.html")).unwrap();
+    assert!(html.contains("Runs that did not succeed") && html.contains("connection refused"));
 }
 
 #[test]
@@ -400,4 +402,19 @@ search:
         );
     }
     assert!(out.contains("capacity all: target_qps = "), "{out}");
+    // the experiment's report: the search chart and the run table, linking every probe
+    let exp = dir.path().join("exp");
+    for f in [
+        "plots/capacity_search.svg",
+        "plots/capacity_search.png",
+        "plots/pareto.svg",
+    ] {
+        assert!(exp.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(exp.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("/report.html\">").count(),
+        probes.len(),
+        "one link per probe"
+    );
 }

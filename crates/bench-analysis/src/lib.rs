@@ -11,6 +11,7 @@ pub mod analyze;
 pub mod compare;
 pub mod csv;
 pub mod distributions;
+pub mod experiment;
 pub mod format;
 pub mod goodput;
 pub mod load;

@@ -13,7 +13,7 @@ use crate::summary::Summary;
 use crate::table::metric_rows;
 use crate::timeseries::TimeSeries;
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
 main{max-width:1100px;margin:0 auto;padding:20px 28px 60px}
 h1{font-size:26px;margin:8px 0 4px}h2{font-size:19px;margin:34px 0 10px;border-bottom:2px solid #d8dce3;padding-bottom:4px}
@@ -152,7 +152,8 @@ fn group_table(out: &mut String, first: &str, rows: &[GroupRow], show_range: boo
     out.push_str("</table>");
 }
 
-fn figure(out: &mut String, c: &Chart) {
+/// A chart as an inline SVG figure with its caption.
+pub fn figure(out: &mut String, c: &Chart) {
     let _ = write!(
         out,
         r#"<figure id="{}"><img alt="{}" src="data:image/svg+xml;base64,{}"><figcaption>{}</figcaption></figure>"#,

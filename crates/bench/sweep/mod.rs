@@ -259,6 +259,7 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     }
     outputs::write_state(&e, &records, &state_path)?;
     outputs::write_cells_csv(&e, &records)?;
+    outputs::write_report(&e, &records);
     print!("{}", outputs::table(&e, &records, t0.elapsed()));
     let interrupted = got.load(std::sync::atomic::Ordering::SeqCst);
     if interrupted != 0 {

@@ -299,3 +299,61 @@ pub fn plan_text(e: &Experiment, planned: &super::file::Plan) -> String {
     );
     o
 }
+
+/// The load key the experiment's charts put on their x axes: the search's key, else the first
+/// axis on a load key, else the first axis with numbers.
+fn load_key(e: &Experiment) -> Option<String> {
+    if let Some(s) = &e.search {
+        return Some(s.key.clone());
+    }
+    const LOAD: [&str; 4] = [
+        "workload.concurrency.concurrency",
+        "workload.constant.target_qps",
+        "client.max_concurrency",
+        "workload.num_requests",
+    ];
+    let keys: Vec<(&String, bool)> = e
+        .axes
+        .iter()
+        .flat_map(|a| {
+            a.keys
+                .iter()
+                .enumerate()
+                .map(move |(i, k)| (k, a.points.iter().all(|p| p[i].is_number())))
+        })
+        .collect();
+    keys.iter()
+        .find(|(k, num)| *num && LOAD.contains(&k.as_str()))
+        .or_else(|| keys.iter().find(|(_, num)| *num))
+        .map(|(k, _)| (*k).clone())
+}
+
+/// The experiment's report.html and plots/; a failure is a warning, never the sweep's end.
+pub fn write_report(e: &Experiment, runs: &[RunRecord]) {
+    let input = bench_analysis::experiment::ExpInput {
+        name: e.name.clone(),
+        description: e.description.clone(),
+        exp_dir: e.exp_dir.clone(),
+        load_key: load_key(e),
+        search_attainment: e.search.as_ref().map(|s| s.attainment),
+        runs: runs
+            .iter()
+            .map(|r| bench_analysis::experiment::ExpRun {
+                cell: r.cell.clone(),
+                params: r
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                repeat: r.repeat,
+                rel_dir: r.run_dir.clone(),
+                status: r.status.name().to_string(),
+                error: r.error.clone(),
+                summary: summary_of(e, r),
+            })
+            .collect(),
+    };
+    if let Err(err) = bench_analysis::experiment::write(&input) {
+        tracing::warn!("sweep: the experiment report: {err}");
+    }
+}

@@ -51,7 +51,7 @@ fn probe(
     let mut extra = s.run.clone();
     extra.push(format!("{}={value}", s.key));
     let load: f64 = value.parse().unwrap_or(load);
-    let p = ctx
+    let mut p = ctx
         .resolver
         .run(
             cell,
@@ -66,6 +66,9 @@ fn probe(
                 format!("cell {} at {}={value}: {err}", cell.id, s.label),
             )
         })?;
+    // the probe's parameters are the cell's and the load (not the probes' shared `run:`)
+    p.params
+        .retain(|(k, _)| *k == s.key || cell.params.iter().any(|(c, _)| c == k));
     let rec = run_one(ctx.exe, ctx.e, &p, ctx.current, record(ctx.e, &p))?;
     let attainment = headline(&rec, "slo.attainment");
     let pass = rec.status == RunStatus::Ok && attainment.is_some_and(|a| a >= s.attainment);
@@ -201,6 +204,7 @@ pub fn run(ctx: &Ctx<'_>, cells: &[Cell], t0: Instant) -> Result<i32, Failure> {
     }
     outputs::write_state(ctx.e, &all, ctx.state_path)?;
     outputs::write_cells_csv(ctx.e, &all)?;
+    outputs::write_report(ctx.e, &all);
     print!("{}", outputs::table(ctx.e, &all, t0.elapsed()));
     for (cell, v) in &result {
         let load = |k: &str| {

@@ -186,6 +186,19 @@ pub fn render_all(
     Ok(charts)
 }
 
+/// Renders `c`'s SVG (charts made outside [`specs`]: an experiment's).
+pub fn render_svg(c: &mut Chart) -> Result<(), AnalysisError> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, c.size).into_drawing_area();
+        draw::draw(&root, &c.title, &c.spec).map_err(|e| draw_err(&c.name, e))?;
+        root.present().map_err(|e| draw_err(&c.name, e))?;
+    }
+    c.svg = svg;
+    Ok(())
+}
+
 /// Draws `c` into a PNG file at `path`.
 pub fn write_png(c: &Chart, path: &Path) -> Result<(), AnalysisError> {
     register_font();
