@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::AnalysisError;
 use crate::csv::lookup;
 use crate::format::num;
-use crate::plots::{self, Chart, Line, Panel, Spec, Stroke};
+use crate::plots::{self, Chart, Line, Panel, Spec, Stroke, chart};
 use crate::report::{CSS, esc, figure};
 
 /// One run of the experiment.
@@ -125,17 +125,6 @@ fn series(input: &ExpInput, key: &str, path: &str) -> BTreeMap<String, Vec<(f64,
             (g, pts)
         })
         .collect()
-}
-
-fn chart(name: &str, title: String, caption: &str, size: (u32, u32), spec: Spec) -> Chart {
-    Chart {
-        name: name.into(),
-        title,
-        caption: caption.into(),
-        size,
-        spec,
-        svg: String::new(),
-    }
 }
 
 fn panel(input: &ExpInput, key: &str, y_desc: &str, paths: &[(&str, Stroke)]) -> Panel {

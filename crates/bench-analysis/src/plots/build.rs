@@ -24,7 +24,13 @@ const MAX_POINTS: usize = 4000;
 
 const WIDE: (u32, u32) = (960, 440);
 
-fn chart(name: &str, title: String, caption: &str, size: (u32, u32), spec: Spec) -> Chart {
+pub(crate) fn chart(
+    name: &str,
+    title: String,
+    caption: &str,
+    size: (u32, u32),
+    spec: Spec,
+) -> Chart {
     Chart {
         name: name.into(),
         title,

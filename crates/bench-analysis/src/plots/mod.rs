@@ -15,6 +15,7 @@ use crate::analyze::Analysis;
 use crate::summary::Summary;
 use crate::timeseries::TimeSeries;
 
+pub(crate) use build::chart;
 pub use build::specs;
 
 /// The embedded font (DejaVu Sans, see assets/DejaVuSans-LICENSE.txt).
