@@ -276,3 +276,48 @@ fn analysis_window_leaves_out_the_warm_up_and_cool_down_and_counts_them() {
     let csv = std::fs::read_to_string(run.join("requests.csv")).unwrap();
     assert_eq!(csv.matches(",outside_window,").count(), 25);
 }
+
+#[test]
+fn unique_prefix_makes_every_prompt_distinct_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    // 5 dataset prompts for ~60 requests: each prompt is sent a dozen times
+    let mut o = SHORT.to_vec();
+    o.extend([
+        "dataset.random.num_prompts=5",
+        "dataset.unique_prefix=true",
+        "--stage",
+        "dataset,workload",
+    ]);
+    let args: Vec<&str> = o
+        .iter()
+        .flat_map(|x| {
+            if x.starts_with("--") || x.contains(',') && !x.contains('=') {
+                vec![*x]
+            } else {
+                vec!["--override", x]
+            }
+        })
+        .collect();
+    bench_ok(run, &args);
+    let wl = bench_types::workload::read(&run.join("workload.jsonl")).unwrap();
+    let reqs: Vec<_> = wl.entries.iter().flat_map(|e| &e.requests).collect();
+    assert!(reqs.len() > 40);
+    let mut prompts: Vec<&str> = reqs.iter().map(|r| r.prompt.as_deref().unwrap()).collect();
+    let tok = bench_text::Tokenizer::open(&bench_config::TokenizerSpec::default()).unwrap();
+    for r in &reqs {
+        let p = r.prompt.as_deref().unwrap();
+        assert!(
+            p.starts_with('[') && p.as_bytes()[9] == b']' && p.as_bytes()[10] == b'\n',
+            "{p:.20}"
+        );
+        assert_eq!(
+            r.prompt_length,
+            Some(tok.count(p) as u32),
+            "the prefix is counted"
+        );
+    }
+    prompts.sort_unstable();
+    prompts.dedup();
+    assert_eq!(prompts.len(), reqs.len(), "two requests share a prompt");
+}

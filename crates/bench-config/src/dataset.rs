@@ -58,6 +58,11 @@ pub struct DatasetConfig {
     pub client_trace: ClientTraceDataset,
     /// `dataset.custom`
     pub custom: CustomDataset,
+    /// Start every request's prompt with a short code of its own (`[3f9a01c2]` and a newline),
+    /// so no two requests share a cached prefix beyond what the dataset intends (a prompt used
+    /// twice, the same dataset in two runs). Counted in the prompt lengths. Added when the
+    /// workload is written; Mooncake block prompts need `workload.mooncake.materialize: true`.
+    pub unique_prefix: bool,
 }
 
 impl Default for DatasetConfig {
@@ -70,6 +75,7 @@ impl Default for DatasetConfig {
             sharegpt: SharegptDataset::default(),
             client_trace: ClientTraceDataset::default(),
             custom: CustomDataset::default(),
+            unique_prefix: false,
         }
     }
 }

@@ -119,6 +119,15 @@ impl Config {
         }
         self.dataset.validate(&mut e);
         self.workload.validate(&mut e);
+        if self.dataset.unique_prefix
+            && self.workload.kind == workload::WorkloadType::Mooncake
+            && !self.workload.mooncake.materialize
+        {
+            e.push(
+                "dataset.unique_prefix",
+                "Mooncake prompts are shared hash blocks the client builds; a prefix needs them as text: set workload.mooncake.materialize: true",
+            );
+        }
         self.client.validate(&mut e);
         self.metrics.validate(&mut e);
         self.sim.validate(&mut e);

@@ -24,6 +24,8 @@ pub(crate) struct Materializer {
     pub block_tokens: u32,
     /// Write Mooncake prompts as text instead of `hash_ids`.
     pub materialize_blocks: bool,
+    /// `dataset.unique_prefix`: a code of its own before every prompt (needs `text`).
+    pub unique_prefix: bool,
 }
 
 /// Figures gathered while writing.
@@ -330,6 +332,22 @@ fn build(index: usize, p: &Planned, m: &Materializer, cache: &Blocks) -> Workloa
         }
         Prompt::Blocks(ids) => r.hash_ids = Some(ids.clone()),
     }
+    if m.unique_prefix
+        && let (Some(text), Some(g)) = (r.prompt.take(), m.text.as_ref())
+    {
+        // 8 hex digits from the run's seed and the request's index, then a newline: a piece
+        // boundary for the tokenizer, so the prompt's count grows by the prefix's own
+        let code = seeds::mix(seeds::mix(m.seed, seeds::PREFIX), index as u64) as u32;
+        let prefix = format!("[{code:08x}]\n");
+        let t = g.tokenizer();
+        let with = format!("{prefix}{text}");
+        r.prompt_length = Some(if t.chunk_additive() {
+            r.prompt_length.unwrap_or(0) + t.count(&prefix) as u32
+        } else {
+            t.count(&with) as u32
+        });
+        r.prompt = Some(with);
+    }
     r
 }
 
@@ -367,6 +385,7 @@ mod tests {
             seed: 3,
             block_tokens: bt,
             materialize_blocks: true,
+            unique_prefix: false,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("workload.jsonl");

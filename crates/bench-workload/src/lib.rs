@@ -162,7 +162,11 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, WorkloadError> {
     let mooncake_text = w.kind == WorkloadType::Mooncake && w.mooncake.materialize;
     let synthetic_text =
         w.kind != WorkloadType::Mooncake && w.prompt_source == PromptSource::Synthetic;
-    let text = if mooncake_text || synthetic_text || w.kind == WorkloadType::Mooncake {
+    let text = if mooncake_text
+        || synthetic_text
+        || w.kind == WorkloadType::Mooncake
+        || cfg.dataset.unique_prefix
+    {
         // Loaded for mooncake block references too: it checks the tokenizer the client will use.
         Some(TextGen::new(&tokenizer()?)?)
     } else {
@@ -192,6 +196,7 @@ pub fn run(cfg: &Config, run_dir: &Path) -> Result<StageOutput, WorkloadError> {
         seed: cfg.seed,
         block_tokens: w.mooncake.block_tokens,
         materialize_blocks: mooncake_text,
+        unique_prefix: cfg.dataset.unique_prefix,
     };
     let path = run_dir.join(files::WORKLOAD);
     let st = emit::write(&path, &header, &planned, &m)?;

@@ -11,6 +11,8 @@ pub(crate) const LENGTHS: u64 = 3;
 pub(crate) const PICK: u64 = 4;
 /// Generated prompt text (one sub-stream per request index).
 pub(crate) const TEXT: u64 = 5;
+/// The codes of `dataset.unique_prefix` (one per request index).
+pub(crate) const PREFIX: u64 = 6;
 
 /// `seed` combined with `stream` (SplitMix64's mixing).
 pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
