@@ -393,6 +393,12 @@ search:
         let run = dir.path().join("exp").join(p["run_dir"].as_str().unwrap());
         let s = summary(&run);
         assert_eq!(p["attainment"], s["slo"]["attainment"]);
+        // probes measure the steady state: the first tenth of each is left out
+        assert!(
+            s["counts"]["outside_window"].as_u64().unwrap() > 0,
+            "{}",
+            s["counts"]
+        );
         assert_eq!(
             p["pass"].as_bool(),
             Some(
@@ -417,4 +423,82 @@ search:
         probes.len(),
         "one link per probe"
     );
+}
+
+#[test]
+fn identical_datasets_and_workloads_are_made_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // reused prompts, and an axis that reaches neither the dataset nor the workload: all four
+    // runs have the first one's workload
+    let f = experiment(
+        dir.path(),
+        &format!(
+            "name: reuse\nrepeats: 2\nreuse_prompts: true\noverrides:\n{FAST}axes:\n  - key: analysis.bin_s\n    values: [1, 2]\n"
+        ),
+    );
+    let o = sweep(&[f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let exp = dir.path().join("exp");
+    let state = json(&exp, "experiment.json");
+    let runs = state["runs"].as_array().unwrap();
+    let first = runs[0]["run_dir"].as_str().unwrap();
+    assert!(runs[0]["reused_from"].is_null());
+    let wl = |r: &serde_json::Value| {
+        std::fs::read(
+            exp.join(r["run_dir"].as_str().unwrap())
+                .join("workload.jsonl"),
+        )
+        .unwrap()
+    };
+    for r in &runs[1..] {
+        assert_eq!(r["reused_from"], first, "{r}");
+        assert_eq!(r["status"], "ok");
+        assert_eq!(wl(r), wl(&runs[0]));
+        // the manifest still says how the workload was made, and the client stage ran here
+        let m = json(&exp.join(r["run_dir"].as_str().unwrap()), "manifest.json");
+        let stages: Vec<&str> = m["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect();
+        assert!(
+            stages.contains(&"workload") && stages.contains(&"client"),
+            "{stages:?}"
+        );
+    }
+    // a rate axis with reused prompts: the dataset is shared, each workload made anew
+    let f = experiment(
+        dir.path(),
+        &format!(
+            "name: reuse-ds\nreuse_prompts: true\noverrides:\n{FAST}axes:\n  - key: workload.constant.target_qps\n    values: [40, 60]\n"
+        ),
+    );
+    std::fs::remove_dir_all(&exp).unwrap();
+    let o = sweep(&[f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let state = json(&exp, "experiment.json");
+    let runs = state["runs"].as_array().unwrap();
+    assert_eq!(runs[1]["reused_from"], runs[0]["run_dir"]);
+    let file = |r: &serde_json::Value, f: &str| {
+        std::fs::read(exp.join(r["run_dir"].as_str().unwrap()).join(f)).unwrap()
+    };
+    assert_eq!(
+        file(&runs[0], "dataset.jsonl"),
+        file(&runs[1], "dataset.jsonl")
+    );
+    assert_ne!(
+        file(&runs[0], "workload.jsonl"),
+        file(&runs[1], "workload.jsonl")
+    );
+    // with fresh prompts (the default) nothing is shared
+    let f = experiment(
+        dir.path(),
+        &format!("name: fresh2\nrepeats: 2\noverrides:\n{FAST}"),
+    );
+    std::fs::remove_dir_all(&exp).unwrap();
+    let o = sweep(&[f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let state = json(&exp, "experiment.json");
+    assert!(state["runs"][1]["reused_from"].is_null());
 }

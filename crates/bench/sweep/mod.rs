@@ -86,6 +86,10 @@ pub struct RunRecord {
     pub seconds: Option<f64>,
     /// Headline figures from its summary.json.
     pub headline: serde_json::Map<String, Value>,
+    /// The run whose dataset (and workload, when that is identical too) this one reused (same
+    /// resolved sections, tokenizer and seed), relative to the experiment's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 /// The headline figures kept in experiment.json for each run.
@@ -198,6 +202,8 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     let exe = std::env::current_exe()
         .map_err(|err| Failure::new(exit::FAILURE, format!("finding the bench binary: {err}")))?;
     let t0 = Instant::now();
+    // stage key -> a finished run's directory whose files can be reused
+    let mut made: std::collections::HashMap<String, PathBuf> = Default::default();
     if let Some(s) = &e.search {
         let ctx = search::Ctx {
             exe: &exe,
@@ -241,7 +247,27 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
             }
         }
         ran_one = true;
-        records[i] = run_one(&exe, &e, p, &current, records[i].clone())?;
+        let (ds_key, wl_key) = stage_keys(&p.tree);
+        let (ds, wl) = (bench_types::files::DATASET, bench_types::files::WORKLOAD);
+        let (reuse, from) = match (made.get(&wl_key), made.get(&ds_key)) {
+            (Some(f), _) if copy_stages(f, &p.run_dir, &[ds, wl]) => (Reuse::Workload, Some(f)),
+            (_, Some(f)) if copy_stages(f, &p.run_dir, &[ds]) => (Reuse::Dataset, Some(f)),
+            _ => (Reuse::None, None),
+        };
+        let mut rec = records[i].clone();
+        rec.reused_from = from.map(|f| {
+            f.strip_prefix(&e.exp_dir)
+                .unwrap_or(f)
+                .display()
+                .to_string()
+        });
+        records[i] = run_one(&exe, &e, p, &current, rec, reuse)?;
+        if matches!(records[i].status, RunStatus::Ok | RunStatus::Failed) {
+            made.entry(wl_key).or_insert_with(|| p.run_dir.clone());
+            if p.run_dir.join(ds).is_file() {
+                made.entry(ds_key).or_insert_with(|| p.run_dir.clone());
+            }
+        }
         let r = &records[i];
         eprintln!(
             "[{}/{n}] {} r{}: {}{} ({:.1} s)",
@@ -292,7 +318,49 @@ fn record(e: &Experiment, p: &file::Planned) -> RunRecord {
         config_hash: p.hash.clone(),
         seconds: None,
         headline: Default::default(),
+        reused_from: None,
     }
+}
+
+/// The keys of what the dataset stage makes (its section, the tokenizer, the seed) and of
+/// what the workload stage makes (those and the workload section): nothing else reaches them,
+/// so runs with the same key have the same file.
+fn stage_keys(tree: &Value) -> (String, String) {
+    use sha2::Digest;
+    let hash = |v: Value| format!("{:x}", sha2::Sha256::digest(v.to_string().as_bytes()));
+    let ds = hash(serde_json::json!({
+        "dataset": tree["dataset"],
+        "tokenizer": tree["tokenizer"],
+        "seed": tree["seed"],
+    }));
+    let wl = hash(serde_json::json!({"dataset": ds, "workload": tree["workload"]}));
+    (ds, wl)
+}
+
+/// What a run reuses of an earlier identical one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reuse {
+    /// Nothing: every stage runs.
+    None,
+    /// dataset.jsonl: the run starts at the workload stage.
+    Dataset,
+    /// dataset.jsonl and workload.jsonl: the run starts at the client stage.
+    Workload,
+}
+
+/// Copies `files` (and the manifest that records how they were made) of `from` into `to`;
+/// false when `from` lacks the last of them.
+fn copy_stages(from: &Path, to: &Path, files: &[&str]) -> bool {
+    let Some(last) = files.last() else {
+        return false;
+    };
+    if !from.join(last).is_file() || std::fs::create_dir_all(to).is_err() {
+        return false;
+    }
+    files
+        .iter()
+        .chain([&bench_types::files::MANIFEST])
+        .all(|f| !from.join(f).is_file() || std::fs::copy(from.join(f), to.join(f)).is_ok())
 }
 
 fn bad_experiment(errs: &[String]) -> Failure {
@@ -314,6 +382,7 @@ pub(crate) fn run_one(
     p: &file::Planned,
     current: &Current,
     mut rec: RunRecord,
+    reused: Reuse,
 ) -> Result<RunRecord, Failure> {
     std::fs::create_dir_all(&p.run_dir)
         .map_err(|err| Failure::new(exit::FAILURE, format!("{}: {err}", p.run_dir.display())))?;
@@ -329,6 +398,16 @@ pub(crate) fn run_one(
     }
     for o in &p.overrides {
         cmd.arg("--override").arg(o);
+    }
+    match reused {
+        // the files are already there, copied from an identical run
+        Reuse::Workload => {
+            cmd.args(["--stage", "client,analysis"]);
+        }
+        Reuse::Dataset => {
+            cmd.args(["--stage", "workload,client,analysis"]);
+        }
+        Reuse::None => {}
     }
     // a run directory left by an interrupted or changed run is replaced
     cmd.args(["--force", "-q"])

@@ -38,6 +38,35 @@ fn headline(r: &RunRecord, k: &str) -> Option<f64> {
     r.headline.get(k).and_then(Value::as_f64)
 }
 
+/// Probes measure the steady state: unless the experiment sets `analysis.window`, an open-loop
+/// probe leaves out the requests of the first tenth of its duration (the queue filling up).
+fn warmup_window(ctx: &Ctx<'_>, cell: &Cell) -> Vec<String> {
+    let s = ctx.s;
+    let p = ctx
+        .resolver
+        .run(cell, &s.run, probe_dir(ctx.e, cell, s, s.low), &cell.id, 1);
+    let Ok(p) = p else { return Vec::new() };
+    let w = &p.tree["analysis"]["window"];
+    let set = [
+        "skip_first_s",
+        "skip_last_s",
+        "skip_first_requests",
+        "skip_last_requests",
+    ]
+    .iter()
+    .any(|k| w[*k].as_f64().is_some_and(|x| x > 0.0));
+    match (
+        set,
+        p.tree["workload"]["type"].as_str(),
+        p.tree["workload"]["duration_ms"].as_f64(),
+    ) {
+        (false, Some(t), Some(ms)) if t != "concurrency" => {
+            vec![format!("analysis.window.skip_first_s={}", ms / 10_000.0)]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Runs one probe at `load`.
 fn probe(
     ctx: &Ctx<'_>,
@@ -48,7 +77,8 @@ fn probe(
 ) -> Result<Probe, Failure> {
     let s = ctx.s;
     let value = load_value(load, integer);
-    let mut extra = s.run.clone();
+    let mut extra = warmup_window(ctx, cell);
+    extra.extend(s.run.iter().cloned());
     extra.push(format!("{}={value}", s.key));
     let load: f64 = value.parse().unwrap_or(load);
     let mut p = ctx
@@ -69,7 +99,14 @@ fn probe(
     // the probe's parameters are the cell's and the load (not the probes' shared `run:`)
     p.params
         .retain(|(k, _)| *k == s.key || cell.params.iter().any(|(c, _)| c == k));
-    let rec = run_one(ctx.exe, ctx.e, &p, ctx.current, record(ctx.e, &p))?;
+    let rec = run_one(
+        ctx.exe,
+        ctx.e,
+        &p,
+        ctx.current,
+        record(ctx.e, &p),
+        super::Reuse::None,
+    )?;
     let attainment = headline(&rec, "slo.attainment");
     let pass = rec.status == RunStatus::Ok && attainment.is_some_and(|a| a >= s.attainment);
     eprintln!(
