@@ -423,6 +423,18 @@ search:
         probes.len(),
         "one link per probe"
     );
+    // --resume runs no probe again and finds the same capacity
+    let o = sweep(&[f.to_str().unwrap(), "--resume"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("done before, kept").count(),
+        probes.len(),
+        "{err}"
+    );
+    let again = json(&exp, "capacity.json");
+    assert_eq!(again["cells"]["all"]["highest_pass"], c["highest_pass"]);
+    assert_eq!(again["cells"]["all"]["lowest_fail"], c["lowest_fail"]);
 }
 
 #[test]

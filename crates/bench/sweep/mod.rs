@@ -213,6 +213,7 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
             current: &current,
             got: &got,
             state_path: &state_path,
+            previous: &previous,
         };
         return search::run(&ctx, &planned.cells, t0);
     }

@@ -25,6 +25,8 @@ pub struct Ctx<'a> {
     pub current: &'a Current,
     pub got: &'a Arc<AtomicI32>,
     pub state_path: &'a Path,
+    /// `--resume`: the runs of the earlier experiment.json.
+    pub previous: &'a [RunRecord],
 }
 
 /// One probe's outcome.
@@ -99,14 +101,21 @@ fn probe(
     // the probe's parameters are the cell's and the load (not the probes' shared `run:`)
     p.params
         .retain(|(k, _)| *k == s.key || cell.params.iter().any(|(c, _)| c == k));
-    let rec = run_one(
-        ctx.exe,
-        ctx.e,
-        &p,
-        ctx.current,
-        record(ctx.e, &p),
-        super::Reuse::None,
-    )?;
+    let fresh = record(ctx.e, &p);
+    // --resume: a probe finished before with the same config is not run again
+    let done = ctx.previous.iter().find(|r| {
+        r.run_dir == fresh.run_dir
+            && r.config_hash == fresh.config_hash
+            && matches!(r.status, RunStatus::Ok | RunStatus::Failed)
+            && p.run_dir.join(bench_types::files::SUMMARY).is_file()
+    });
+    let rec = match done {
+        Some(r) => {
+            eprintln!("{} {}={value}: done before, kept", cell.id, s.label);
+            r.clone()
+        }
+        None => run_one(ctx.exe, ctx.e, &p, ctx.current, fresh, super::Reuse::None)?,
+    };
     let attainment = headline(&rec, "slo.attainment");
     let pass = rec.status == RunStatus::Ok && attainment.is_some_and(|a| a >= s.attainment);
     eprintln!(
