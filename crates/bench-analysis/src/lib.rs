@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod plots;
 pub mod report;
 pub mod server;
+mod server_report;
 pub mod summary;
 pub mod table;
 pub mod timeseries;

@@ -441,6 +441,23 @@ fn scrape_failures(a: &Analysis) -> u64 {
         .unwrap_or(0)
 }
 
+impl ServerSummary {
+    /// `vLLM, 13 <scrapes> over 11.12 s` (and `, 2 failed`), for headings.
+    pub fn describe(&self, scrapes: &str) -> String {
+        let failed = if self.scrape_failures > 0 {
+            format!(", {} failed", self.scrape_failures)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}, {} {scrapes} over {} s{failed}",
+            engine_name(self),
+            self.scrapes,
+            crate::format::num(Some(self.window_s))
+        )
+    }
+}
+
 /// The engine of a run's server view (for labels).
 pub fn engine_name(s: &ServerSummary) -> &'static str {
     match s.engine.as_str() {

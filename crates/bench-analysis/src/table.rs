@@ -93,16 +93,7 @@ pub fn render(s: &Summary) -> String {
         "Request throughput (req/s)",
         num(s.request_throughput)
     );
-    if let Some(offered) = s.offered_rate {
-        let _ = writeln!(
-            out,
-            "{:<28}{} req/s offered, {} achieved; {} s past the workload's span",
-            "Offered / achieved",
-            num(Some(offered)),
-            num(s.achieved_rate),
-            num(s.overrun_s)
-        );
-    }
+    offered_row(&mut out, s);
     let _ = writeln!(
         out,
         "{:<28}{}",
@@ -145,25 +136,7 @@ pub fn render(s: &Summary) -> String {
             "NOT OK: latencies are suspect (see above)"
         }
     );
-    if !s.thresholds.is_empty() {
-        let failed = s.thresholds.iter().filter(|t| !t.pass).count();
-        let _ = writeln!(
-            out,
-            "{:<28}{} of {} pass",
-            "Thresholds",
-            s.thresholds.len() - failed,
-            s.thresholds.len()
-        );
-        for t in &s.thresholds {
-            let _ = writeln!(
-                out,
-                "  {:<6}{} (is {})",
-                if t.pass { "PASS" } else { "FAIL" },
-                t.threshold,
-                t.value.map_or("no value".to_string(), |v| num(Some(v)))
-            );
-        }
-    }
+    threshold_rows(&mut out, s);
     rule(&mut out, "per request");
     let cols = ["n", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"];
     let _ = write!(out, "{:<22}", "");
@@ -224,20 +197,7 @@ pub fn render(s: &Summary) -> String {
 
 /// The server's side: its histograms beside the client's percentiles, its gauges and counters.
 fn server_rows(out: &mut String, sv: &crate::server::ServerSummary) {
-    rule(
-        out,
-        &format!(
-            "server ({}, {} scrapes over {} s{})",
-            crate::server::engine_name(sv),
-            sv.scrapes,
-            num(Some(sv.window_s)),
-            if sv.scrape_failures > 0 {
-                format!(", {} failed", sv.scrape_failures)
-            } else {
-                String::new()
-            }
-        ),
-    );
+    rule(out, &format!("server ({})", sv.describe("scrapes")));
     let hists = [
         ("TTFT (ms)", &sv.ttft_ms),
         ("ITL (ms)", &sv.itl_ms),
@@ -355,5 +315,42 @@ fn timing_rows(out: &mut String, t: &crate::server::ServerTimings, s: &Summary) 
     }
     if let Some(c) = t.cached_prompt_tokens {
         let _ = writeln!(out, "{:<28}{}", "Cached prompt tokens", num(Some(c)));
+    }
+}
+
+/// Offered against achieved rate, and how long the run went past the workload's span.
+fn offered_row(out: &mut String, s: &Summary) {
+    if let Some(offered) = s.offered_rate {
+        let _ = writeln!(
+            out,
+            "{:<28}{} req/s offered, {} achieved; {} s past the workload's span",
+            "Offered / achieved",
+            num(Some(offered)),
+            num(s.achieved_rate),
+            num(s.overrun_s)
+        );
+    }
+}
+
+/// Every `analysis.thresholds` condition, PASS or FAIL with its value.
+fn threshold_rows(out: &mut String, s: &Summary) {
+    if !s.thresholds.is_empty() {
+        let failed = s.thresholds.iter().filter(|t| !t.pass).count();
+        let _ = writeln!(
+            out,
+            "{:<28}{} of {} pass",
+            "Thresholds",
+            s.thresholds.len() - failed,
+            s.thresholds.len()
+        );
+        for t in &s.thresholds {
+            let _ = writeln!(
+                out,
+                "  {:<6}{} (is {})",
+                if t.pass { "PASS" } else { "FAIL" },
+                t.threshold,
+                t.value.map_or("no value".to_string(), |v| num(Some(v)))
+            );
+        }
     }
 }

@@ -260,19 +260,12 @@ const OVERRUN_SHARE: f64 = 0.1;
 /// See [`OVERRUN_SHARE`].
 const OVERRUN_MIN_S: f64 = 2.0;
 
-/// The value at dotted `path` in `v`, when it is a number.
-fn figure(v: &serde_json::Value, path: &str) -> Option<f64> {
-    path.split('.')
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(serde_json::Value::as_f64)
-}
-
 /// Judges every `analysis.thresholds` condition against the finished summary.
 pub fn thresholds(s: &Summary, list: &[bench_config::Threshold]) -> Vec<ThresholdResult> {
     let v = serde_json::to_value(s).unwrap_or_default();
     list.iter()
         .map(|t| {
-            let value = figure(&v, &t.figure);
+            let value = crate::csv::lookup(&v, &t.figure).and_then(serde_json::Value::as_f64);
             ThresholdResult {
                 threshold: t.to_string(),
                 value,

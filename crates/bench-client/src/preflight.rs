@@ -120,12 +120,7 @@ enum NotListed {
 
 /// A reqwest error's cause, in a few words.
 fn cause(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut c: &dyn Error = e;
-    while let Some(s) = c.source() {
-        c = s;
-    }
-    let t = c.to_string();
+    let t = http::rq::root_cause(e);
     if e.is_timeout() {
         "no answer (timed out)".into()
     } else if t.contains("Connection refused") || t.contains("connection refused") {
@@ -149,21 +144,7 @@ async fn check_async(c: &ClientConfig, base_url: &str) -> Result<ServerInfo, Cli
     let headers = run::headers(c)?;
     let secrets = http::Secrets::of(&headers);
     let timeout = Duration::from_secs_f64(c.connect_timeout_s);
-    let mut hm = reqwest::header::HeaderMap::new();
-    for (k, v) in &headers {
-        if let (Ok(n), Ok(v)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            hm.insert(n, v);
-        }
-    }
-    let http = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(hm)
-        .build()
+    let http = http::rq::side_client(&headers, timeout)
         .map_err(|e| ClientError::Other(format!("preflight client: {e}")))?;
     let root = root_url(base_url);
     let list_url = match c.api {

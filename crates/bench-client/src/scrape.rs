@@ -175,15 +175,10 @@ async fn read_capped(mut r: reqwest::Response) -> Result<Vec<u8>, String> {
 }
 
 fn rq_cause(e: &reqwest::Error) -> String {
-    use std::error::Error;
     if e.is_timeout() {
         return "timed out".into();
     }
-    let mut c: &dyn Error = e;
-    while let Some(s) = c.source() {
-        c = s;
-    }
-    c.to_string()
+    crate::http::rq::root_cause(e)
 }
 
 fn unix_ns() -> i64 {
@@ -191,25 +186,6 @@ fn unix_ns() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
-}
-
-fn client(cfg: &ScrapeConfig) -> Result<reqwest::Client, String> {
-    let mut hm = reqwest::header::HeaderMap::new();
-    for (k, v) in &cfg.headers {
-        if let (Ok(n), Ok(v)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            hm.insert(n, v);
-        }
-    }
-    reqwest::Client::builder()
-        .connect_timeout(cfg.timeout)
-        .timeout(cfg.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(hm)
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 async fn run(
@@ -221,7 +197,7 @@ async fn run(
         url: cfg.url.clone(),
         ..ScrapeStats::default()
     };
-    let http = match client(&cfg) {
+    let http = match crate::http::rq::side_client(&cfg.headers, cfg.timeout) {
         Ok(c) => c,
         Err(e) => {
             st.off = Some(e);

@@ -9,6 +9,7 @@
 
 mod file;
 mod outputs;
+mod plan;
 mod search;
 
 use std::io::Write as _;
@@ -107,10 +108,6 @@ const HEADLINE: [&str; 11] = [
     "e2el_ms.p50",
 ];
 
-pub(crate) fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |cur, k| cur.get(k))
-}
-
 /// The last line of a run's log that says what went wrong.
 fn error_line(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
@@ -178,7 +175,7 @@ pub struct SweepArgs {
 /// Runs the sweep; returns the exit status.
 pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     let e = file::read(&args.file).map_err(|errs| bad_experiment(&errs))?;
-    let planned = file::plan(&e, &args.overrides).map_err(|errs| bad_experiment(&errs))?;
+    let planned = plan::plan(&e, &args.overrides).map_err(|errs| bad_experiment(&errs))?;
     if args.dry_run {
         print!("{}", outputs::plan_text(&e, &planned));
         return Ok(exit::OK);
@@ -301,7 +298,7 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
 }
 
 /// A run's record before it runs.
-fn record(e: &Experiment, p: &file::Planned) -> RunRecord {
+fn record(e: &Experiment, p: &plan::Planned) -> RunRecord {
     RunRecord {
         cell: p.cell.clone(),
         params: p.params.iter().cloned().collect(),
@@ -380,7 +377,7 @@ fn bad_experiment(errs: &[String]) -> Failure {
 pub(crate) fn run_one(
     exe: &Path,
     e: &Experiment,
-    p: &file::Planned,
+    p: &plan::Planned,
     current: &Current,
     mut rec: RunRecord,
     reused: Reuse,
@@ -446,7 +443,7 @@ pub(crate) fn run_one(
         && let Ok(v) = serde_json::from_str::<Value>(&text)
     {
         for k in HEADLINE {
-            if let Some(x) = lookup(&v, k) {
+            if let Some(x) = bench_analysis::csv::lookup(&v, k) {
                 rec.headline.insert(k.to_string(), x.clone());
             }
         }

@@ -247,7 +247,7 @@ pub fn table(e: &Experiment, runs: &[RunRecord], took: Duration) -> String {
 }
 
 /// `--dry-run`: the cells, the runs and the planned time.
-pub fn plan_text(e: &Experiment, planned: &super::file::Plan) -> String {
+pub fn plan_text(e: &Experiment, planned: &super::plan::Plan) -> String {
     let mut o = String::new();
     if let Some(s) = &e.search {
         let _ = writeln!(

@@ -12,7 +12,8 @@ use std::time::Instant;
 use bench_types::stage::exit;
 use serde_json::{Value, json};
 
-use super::file::{Cell, Experiment, Resolver, Search, load_value, probe_dir};
+use super::file::{Experiment, Search};
+use super::plan::{Cell, Resolver, load_value, probe_dir};
 use super::{Current, RunRecord, RunStatus, outputs, record, run_one};
 use crate::driver::Failure;
 
@@ -69,18 +70,19 @@ fn warmup_window(ctx: &Ctx<'_>, cell: &Cell) -> Vec<String> {
     }
 }
 
-/// Runs one probe at `load`.
+/// Runs one probe at `load`, with the cell's probe overrides `base` (the default window, then
+/// the search's `run:`).
 fn probe(
     ctx: &Ctx<'_>,
     cell: &Cell,
+    base: &[String],
     load: f64,
     integer: bool,
     all: &mut Vec<RunRecord>,
 ) -> Result<Probe, Failure> {
     let s = ctx.s;
     let value = load_value(load, integer);
-    let mut extra = warmup_window(ctx, cell);
-    extra.extend(s.run.iter().cloned());
+    let mut extra = base.to_vec();
     extra.push(format!("{}={value}", s.key));
     let load: f64 = value.parse().unwrap_or(load);
     let mut p = ctx
@@ -161,15 +163,17 @@ fn search_cell(ctx: &Ctx<'_>, cell: &Cell, all: &mut Vec<RunRecord>) -> Result<V
         .ok();
     let integer = at_low
         .as_ref()
-        .and_then(|p| super::lookup(&p.tree, &s.key))
+        .and_then(|p| bench_analysis::csv::lookup(&p.tree, &s.key))
         .is_some_and(Value::is_u64);
+    let mut base = warmup_window(ctx, cell);
+    base.extend(s.run.iter().cloned());
     let stopped = || ctx.got.load(Ordering::SeqCst) != 0;
     let mut probes: Vec<Probe> = Vec::new();
     let (mut pass, mut fail): (Option<f64>, Option<f64>) = (None, None);
     let mut load = s.low;
     // bracket: double until a probe fails or the high end passes
     while !stopped() {
-        let p = probe(ctx, cell, load, integer, all)?;
+        let p = probe(ctx, cell, &base, load, integer, all)?;
         let ok = p.pass;
         let l = p.load;
         probes.push(p);
@@ -196,7 +200,7 @@ fn search_cell(ctx: &Ctx<'_>, cell: &Cell, all: &mut Vec<RunRecord>) -> Result<V
         if mid <= p || mid >= f {
             break;
         }
-        let r = probe(ctx, cell, mid, integer, all)?;
+        let r = probe(ctx, cell, &base, mid, integer, all)?;
         if r.pass {
             pass = Some(r.load);
         } else {

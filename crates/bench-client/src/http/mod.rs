@@ -13,7 +13,7 @@ pub mod chunked;
 pub mod endpoint;
 pub mod head;
 pub mod native;
-mod rq;
+pub(crate) mod rq;
 
 use std::time::{Duration, Instant};
 

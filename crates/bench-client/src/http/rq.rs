@@ -156,6 +156,37 @@ impl Client {
     }
 }
 
+/// A plain reqwest client for the requests beside the run (the preflight's, /metrics
+/// scrapes): `headers` on every request (secret values marked sensitive), `timeout` for the
+/// connection and for the whole answer, redirects not followed.
+pub(crate) fn side_client(
+    headers: &[(String, String)],
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, String> {
+    let mut hm = HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(n), Ok(mut v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            v.set_sensitive(bench_types::manifest::is_secret_header(k));
+            hm.insert(n, v);
+        }
+    }
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(hm)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The innermost error of `e`'s chain, as text: what actually went wrong.
+pub(crate) fn root_cause(e: &reqwest::Error) -> String {
+    chain(e).last().map(|c| c.to_string()).unwrap_or_default()
+}
+
 /// The errors of an error's chain, from the outermost.
 fn chain<'a>(
     e: &'a (dyn std::error::Error + 'static),
