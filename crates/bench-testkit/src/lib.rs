@@ -8,6 +8,8 @@
 
 #![allow(missing_docs)]
 
+pub mod services;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
