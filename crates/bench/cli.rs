@@ -194,6 +194,24 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The run catalog (catalog.url): list, show, tag, remove and import runs and experiments.
+    Runs {
+        #[command(subcommand)]
+        cmd: RunsCmd,
+    },
+    /// Serve Bud's benchmark API and the web dashboard over the catalog (docs/SERVICE.md).
+    Serve {
+        /// The catalog URL [= --override catalog.url=URL].
+        #[arg(long, value_name = "URL")]
+        catalog: Option<String>,
+        /// Address to listen on [= --override serve.listen=ADDR]; beyond loopback a token is
+        /// required (serve.token_env).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Runs executing at once [= --override serve.max_parallel=N].
+        #[arg(long, value_name = "N")]
+        max_parallel: Option<u32>,
+    },
     /// One table across runs (summary.json of each), and the same as CSV.
     Compare {
         /// Run directories, or experiment directories (all their runs).
@@ -202,5 +220,67 @@ pub enum Command {
         /// Also write the table as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+    },
+}
+
+/// `bench runs` commands.
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// Runs and experiments, newest first.
+    List {
+        /// Text in the name, description, model, id or a tag.
+        #[arg(long)]
+        search: Option<String>,
+        /// Carrying this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Of this model.
+        #[arg(long)]
+        model: Option<String>,
+        /// processing, success, failed or interrupted.
+        #[arg(long)]
+        status: Option<String>,
+        /// Started on or after this date (2026-12-01) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Page (1-based).
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Entries per page.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry: by id, id prefix (6+ characters) or name (the newest of that name).
+    Show {
+        /// Id, id prefix or name.
+        id: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add (+TAG) and remove (-TAG) tags.
+    Tag {
+        /// Id, id prefix or name.
+        id: String,
+        /// +TAG or -TAG, any number.
+        #[arg(required = true, allow_hyphen_values = true)]
+        changes: Vec<String>,
+    },
+    /// Remove an entry; with --files also its directory.
+    Rm {
+        /// Id, id prefix or name.
+        id: String,
+        /// Also delete the run (or experiment) directory.
+        #[arg(long)]
+        files: bool,
+    },
+    /// Register existing run or experiment directories (old ones included).
+    Import {
+        /// Run or experiment directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
     },
 }

@@ -46,16 +46,26 @@ fn load_config(args: &Args) -> Result<Resolved, Failure> {
             ));
         }
     }
-    let files = if args.config.is_empty() {
-        Some(PathBuf::from("config.yaml"))
-            .filter(|p| p.is_file())
-            .into_iter()
-            .collect()
-    } else {
-        args.config.clone()
-    };
+    let files = config_files(args);
     // the flags first: an explicit --override of the same key wins
     let mut overrides = args.common.overrides();
+    if let Some(Command::Serve {
+        catalog,
+        listen,
+        max_parallel,
+    }) = &args.command
+    {
+        let q = |v: &str| serde_json::to_string(v).expect("a string serializes");
+        if let Some(c) = catalog {
+            overrides.push(format!("catalog.url={}", q(c)));
+        }
+        if let Some(l) = listen {
+            overrides.push(format!("serve.listen={}", q(l)));
+        }
+        if let Some(n) = max_parallel {
+            overrides.push(format!("serve.max_parallel={n}"));
+        }
+    }
     overrides.extend(args.overrides.iter().cloned());
     if args.quiet {
         overrides.push("client.progress=false".into());
@@ -76,6 +86,18 @@ fn load_config(args: &Args) -> Result<Resolved, Failure> {
         }
         other => Failure::new(exit::BAD_INPUT, other.to_string()),
     })
+}
+
+/// The config files: those given, else ./config.yaml when present.
+fn config_files(args: &Args) -> Vec<PathBuf> {
+    if args.config.is_empty() {
+        Some(PathBuf::from("config.yaml"))
+            .filter(|p| p.is_file())
+            .into_iter()
+            .collect()
+    } else {
+        args.config.clone()
+    }
 }
 
 /// Runs what the arguments ask for; returns the exit status.
@@ -112,6 +134,10 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             print!("{table}");
             return Ok(exit::OK);
         }
+        Some(Command::Runs { cmd }) => return crate::runs::run(&resolved.config, cmd),
+        Some(Command::Serve { .. }) => {
+            return crate::serve::run(resolved, &signals, config_files(&args), &args.overrides);
+        }
         Some(Command::Sweep { .. }) | None => {}
     }
     if args.show_config {
@@ -129,16 +155,56 @@ pub fn run(args: Args) -> Result<i32, Failure> {
     let server = check_server(&mut resolved, &stages)?;
     preflight(&mut resolved, &stages)?;
     let run_dir = run_dir(&resolved, &stages, args.force)?;
+    let identity = identity(&resolved.config, &run_dir)?;
+    let registration = crate::catalog::Registration::start(
+        &resolved.config,
+        crate::catalog::run_entry(&resolved.config, &identity.id, &run_dir),
+    );
     let ctx = StageCtx {
         resolved: &resolved,
         run_dir: &run_dir,
         quiet: args.quiet,
         signals: &signals,
         server,
+        identity,
     };
+    let outcome = run_stages(&ctx, &stages);
+    use bench_catalog::Status;
+    match &outcome {
+        Ok(code) if *code == exit::OK => registration.finish(Status::Success, None, &run_dir),
+        Ok(code) if *code == exit::RUN_FAILED => registration.finish(
+            Status::Failed,
+            Some("thresholds or verdict failed"),
+            &run_dir,
+        ),
+        Ok(_) => registration.finish(Status::Interrupted, Some("interrupted"), &run_dir),
+        Err(f) => registration.finish(Status::Failed, Some(&f.message), &run_dir),
+    }
+    outcome
+}
+
+/// The run's identity: the id its directory already has (a later stage of the same run), else
+/// a new one; name, description and tags from the config.
+fn identity(cfg: &Config, run_dir: &Path) -> Result<manifest::Identity, Failure> {
+    let m = manifest::read(run_dir).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+    let id = m
+        .map(|m| m.id)
+        .filter(|id| !id.is_empty())
+        .or_else(|| cfg.catalog.run_id.clone())
+        .unwrap_or_else(manifest::new_id);
+    Ok(manifest::Identity {
+        id,
+        name: cfg.name.clone(),
+        description: cfg.description.clone(),
+        tags: cfg.tags.clone(),
+    })
+}
+
+/// The stages in order; the exit status (interrupted: the signal's).
+fn run_stages(ctx: &StageCtx<'_>, stages: &[Stage]) -> Result<i32, Failure> {
     let mut code = exit::OK;
-    for &stage in &stages {
-        let (interrupted, out) = run_stage(&ctx, stage)?;
+    for &stage in stages {
+        let (interrupted, out) = run_stage(ctx, stage)?;
         if stage == Stage::Analysis
             && out.stats.get("verdict").and_then(|v| v.as_str()) == Some("failed")
         {
@@ -151,9 +217,9 @@ pub fn run(args: Args) -> Result<i32, Failure> {
                 tracing::info!(
                     "client interrupted: analysing the requests that finished (Ctrl-C again to skip)"
                 );
-                run_stage(&ctx, Stage::Analysis)?;
+                run_stage(ctx, Stage::Analysis)?;
             }
-            return Ok(signals.interrupted_status());
+            return Ok(ctx.signals.interrupted_status());
         }
     }
     Ok(code)
@@ -357,6 +423,8 @@ struct StageCtx<'a> {
     signals: &'a Signals,
     /// What the preflight learnt of the server (a URL endpoint).
     server: Option<bench_client::preflight::ServerInfo>,
+    /// The run's id, name, description, tags.
+    identity: manifest::Identity,
 }
 
 /// Runs one stage and records it in the manifest; returns whether a signal interrupted it, and
@@ -404,6 +472,7 @@ fn run_stage(ctx: &StageCtx<'_>, stage: Stage) -> Result<(bool, StageOutput), Fa
                 config: serde_json::Value::Null,
             },
             inputs: &inputs,
+            identity: &ctx.identity,
         },
     )
     .map_err(|e| Failure::new(exit::FAILURE, format!("writing the manifest: {e}")))?;

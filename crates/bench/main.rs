@@ -1,7 +1,10 @@
 //! `bench`: benchmark LLM inference servers. Thin: parse, run, map the result to an exit code.
 
+mod catalog;
 mod cli;
 mod driver;
+mod runs;
+mod serve;
 mod signals;
 mod sweep;
 

@@ -167,7 +167,10 @@ pub fn figure(out: &mut String, c: &Chart) {
 /// The report of one run.
 pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> String {
     let mut o = String::with_capacity(1 << 20);
-    let title = format!("bench report: {}", s.run.run_dir);
+    let title = match &s.run.name {
+        Some(n) => format!("bench report: {n} ({})", s.run.run_dir),
+        None => format!("bench report: {}", s.run.run_dir),
+    };
     let _ = write!(
         o,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><style>{CSS}</style></head><body><main>"#,
@@ -192,6 +195,19 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
         sub.push(format!("bench {v}"));
     }
     let _ = write!(o, r#"<div class="sub">{}</div>"#, esc(&sub.join(" · ")));
+    if let Some(d) = &s.run.description {
+        let _ = write!(o, r#"<p class="desc">{}</p>"#, esc(d));
+    }
+    let mut ident = Vec::new();
+    if !s.run.tags.is_empty() {
+        ident.push(format!("tags {}", s.run.tags.join(", ")));
+    }
+    if let Some(id) = &s.run.id {
+        ident.push(format!("id {id}"));
+    }
+    if !ident.is_empty() {
+        let _ = write!(o, r#"<div class="sub">{}</div>"#, esc(&ident.join(" · ")));
+    }
     if let Some(line) = crate::server_report::server_line(a) {
         let _ = write!(o, r#"<div class="sub">{}</div>"#, esc(&line));
     }

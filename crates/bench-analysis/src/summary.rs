@@ -17,6 +17,18 @@ pub const SCHEMA: &str = "bench.summary/4";
 /// What run this is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The run's id (a UUID, the manifest's `id`; the catalog's key).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The config's `name`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The config's `description`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The config's `tags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The run directory as given.
     pub run_dir: String,
     /// Wall-clock time of the time origin (first scheduled or sent request), RFC 3339 UTC.
@@ -563,7 +575,13 @@ fn run_info(a: &Analysis) -> RunInfo {
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
+    let man = a.manifest.as_ref();
+    let text = |v: Option<&String>| v.filter(|s| !s.is_empty()).cloned();
     RunInfo {
+        id: text(man.map(|m| &m.id)),
+        name: text(man.map(|m| &m.name)),
+        description: text(man.map(|m| &m.description)),
+        tags: man.map(|m| m.tags.clone()).unwrap_or_default(),
         run_dir: a.run_dir.display().to_string(),
         started_at: m
             .anchor_unix_ns

@@ -11,6 +11,7 @@
 //! for another instead of failing; migrations are idempotent, so two processes opening a new
 //! catalog at once both succeed.
 
+pub mod config_entry;
 mod entry;
 mod migrate;
 
@@ -260,18 +261,39 @@ impl Catalog {
         Ok(())
     }
 
-    /// The entry with this id; else the newest whose name is this.
+    /// The entry with this id; else the newest whose name is this; else the one whose id
+    /// starts with it (at least 6 characters, and only one such).
     pub async fn get(&self, id_or_name: &str) -> Result<Option<Entry>, CatalogError> {
-        let row = sqlx::query(&format!(
-            "{SELECT} WHERE id = $1 OR name = $1 \
-             ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END, started_at DESC, id LIMIT 1"
+        let prefix = if id_or_name.len() >= 6 {
+            format!("{}%", id_or_name.replace(['%', '_'], ""))
+        } else {
+            id_or_name.to_owned()
+        };
+        let rows = sqlx::query(&format!(
+            "{SELECT} WHERE id = $1 OR name = $1 OR id LIKE $2 \
+             ORDER BY CASE WHEN id = $1 THEN 0 WHEN name = $1 THEN 1 ELSE 2 END, \
+             started_at DESC, id LIMIT 2"
         ))
         .bind(id_or_name.to_owned())
-        .fetch_optional(&self.pool)
+        .bind(prefix)
+        .fetch_all(&self.pool)
         .await
         .map_err(|x| self.error(x))?;
-        let Some(row) = row else { return Ok(None) };
-        let mut e = entry::from_row(&row).map_err(|x| self.error(x))?;
+        let mut es = rows
+            .iter()
+            .map(entry::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|x| self.error(x))?;
+        let exact = |e: &Entry| e.id == id_or_name || e.name == id_or_name;
+        if es.len() == 2 && !exact(&es[0]) {
+            return Err(self.error(format!(
+                "`{id_or_name}` is the start of several ids ({}, {}, ...): give more of it",
+                es[0].id, es[1].id
+            )));
+        }
+        let Some(mut e) = es.drain(..).next() else {
+            return Ok(None);
+        };
         e.tags = self.tags_of(&e.id).await?;
         Ok(Some(e))
     }

@@ -9,6 +9,7 @@
 //! ([`help_text`]); the doc comments on the fields below are that text.
 
 pub mod analysis;
+pub mod catalog;
 pub mod client;
 pub mod dataset;
 mod errors;
@@ -33,6 +34,7 @@ pub const MAX_REQUESTS: u64 = 10_000_000;
 
 pub use analysis::AnalysisConfig;
 pub use bench_text::TokenizerSpec;
+pub use catalog::{CatalogConfig, ServeConfig};
 pub use client::ClientConfig;
 pub use dataset::DatasetConfig;
 pub use errors::{ConfigError, Errors, LoadError};
@@ -53,6 +55,10 @@ pub struct Config {
     /// Name of the run (the default run directory starts with it; shown in the report and by
     /// `bench compare`).
     pub name: String,
+    /// What the run is for, in a sentence (manifest, summary, report, catalog).
+    pub description: String,
+    /// Labels to find the run by (`bench runs list --tag T`).
+    pub tags: Vec<String>,
     /// Run directory: every stage reads and writes its files here. The default gives every run
     /// a new directory (`${now}` is the start time, UTC); `output/latest` links to the last.
     pub run_dir: String,
@@ -76,6 +82,10 @@ pub struct Config {
     pub sim: SimConfig,
     /// `analysis`: metrics, goodput, plots, report.
     pub analysis: AnalysisConfig,
+    /// `catalog`: where runs and experiments are registered.
+    pub catalog: CatalogConfig,
+    /// `serve`: the HTTP service (`bench serve`).
+    pub serve: ServeConfig,
 }
 
 impl Default for Config {
@@ -83,6 +93,8 @@ impl Default for Config {
         Config {
             base: None,
             name: "run".into(),
+            description: String::new(),
+            tags: Vec::new(),
             run_dir: "./output/${name}-${now}".into(),
             seed: 42,
             tokenizer: TokenizerSpec::default(),
@@ -92,6 +104,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             sim: SimConfig::default(),
             analysis: AnalysisConfig::default(),
+            catalog: CatalogConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -131,6 +145,13 @@ impl Config {
         self.client.validate(&mut e);
         self.metrics.validate(&mut e);
         self.sim.validate(&mut e);
+        self.catalog.validate(&mut e);
+        self.serve.validate(&mut e);
+        for (i, t) in self.tags.iter().enumerate() {
+            if t.trim().is_empty() || t.len() > 64 {
+                e.push(&format!("tags[{i}]"), "a tag is 1 to 64 characters");
+            }
+        }
         e.into_result()
     }
 }

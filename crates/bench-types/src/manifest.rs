@@ -85,6 +85,19 @@ pub struct StageRecord {
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The run's stable id, a UUID (made when the run directory is first written; the catalog's
+    /// key). Empty in manifests written before ids existed.
+    #[serde(default)]
+    pub id: String,
+    /// The config's `name`.
+    #[serde(default)]
+    pub name: String,
+    /// The config's `description`.
+    #[serde(default)]
+    pub description: String,
+    /// The config's `tags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// `bench` version that wrote the manifest.
     pub tool_version: String,
     /// The run's seed.
@@ -204,6 +217,27 @@ pub struct StageUpdate<'a> {
     pub record: StageRecord,
     /// Input files to checksum, keyed by the config key that named them.
     pub inputs: &'a [(String, PathBuf)],
+    /// The run's id, name, description and tags.
+    pub identity: &'a Identity,
+}
+
+/// What names a run: its id (kept from the first stage written into the directory), name,
+/// description and tags (the latest stage's config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// A UUID.
+    pub id: String,
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `tags`.
+    pub tags: Vec<String>,
+}
+
+/// A new random (version 4) UUID.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Adds one stage's record to the run's manifest (creating the file when there is none), and
@@ -211,6 +245,10 @@ pub struct StageUpdate<'a> {
 pub fn record_stage(run_dir: &Path, u: StageUpdate<'_>) -> Result<Manifest, FormatError> {
     let path = run_dir.join(files::MANIFEST);
     let mut m = read(run_dir)?.unwrap_or(Manifest {
+        id: String::new(),
+        name: String::new(),
+        description: String::new(),
+        tags: Vec::new(),
         tool_version: String::new(),
         seed: u.seed,
         config: serde_json::Value::Null,
@@ -218,6 +256,16 @@ pub fn record_stage(run_dir: &Path, u: StageUpdate<'_>) -> Result<Manifest, Form
         stages: Vec::new(),
         host: BTreeMap::new(),
     });
+    if m.id.is_empty() {
+        m.id = if u.identity.id.is_empty() {
+            new_id()
+        } else {
+            u.identity.id.clone()
+        };
+    }
+    m.name = u.identity.name.clone();
+    m.description = u.identity.description.clone();
+    m.tags = u.identity.tags.clone();
     m.tool_version = env!("CARGO_PKG_VERSION").to_string();
     m.seed = u.seed;
     m.config = redacted(u.config);
@@ -297,6 +345,7 @@ mod tests {
                     seed: 1,
                     record: record(s),
                     inputs: &inputs,
+                    identity: &Identity::default(),
                 },
             )
             .unwrap();
@@ -331,6 +380,7 @@ mod tests {
             seed: 1,
             record: record(Stage::Client),
             inputs: &[],
+            identity: &Identity::default(),
         };
         assert!(record_stage(d.path(), u).is_err());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{ not json");

@@ -36,6 +36,8 @@ pub struct Axis {
 /// A checked experiment file.
 #[derive(Debug, Clone)]
 pub struct Experiment {
+    /// The experiment's id (a UUID; kept by `--resume`; the catalog's key).
+    pub id: String,
     /// The file.
     pub path: PathBuf,
     /// `name`.
@@ -385,6 +387,7 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
         return Err(errs);
     }
     Ok(Experiment {
+        id: String::new(),
         path: path.to_path_buf(),
         name,
         description,

@@ -174,13 +174,12 @@ pub struct SweepArgs {
 
 /// Runs the sweep; returns the exit status.
 pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
-    let e = file::read(&args.file).map_err(|errs| bad_experiment(&errs))?;
+    let mut e = file::read(&args.file).map_err(|errs| bad_experiment(&errs))?;
     let planned = plan::plan(&e, &args.overrides).map_err(|errs| bad_experiment(&errs))?;
     if args.dry_run {
         print!("{}", outputs::plan_text(&e, &planned));
         return Ok(exit::OK);
     }
-    let plan = &planned.runs;
     std::fs::create_dir_all(&e.exp_dir).map_err(|err| {
         Failure::new(
             exit::FAILURE,
@@ -193,6 +192,61 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     } else {
         Vec::new()
     };
+    e.id = args
+        .resume
+        .then(|| outputs::read_id(&state_path))
+        .flatten()
+        .unwrap_or_else(bench_types::manifest::new_id);
+    let registration = register(&e, &args.overrides);
+    let code = sweep(args, &e, &planned, &state_path, &previous, signals);
+    use bench_catalog::Status;
+    match &code {
+        Ok(0) => registration.finish(Status::Success, None, &e.exp_dir),
+        Ok(3) => registration.finish(
+            Status::Failed,
+            Some("some runs did not succeed"),
+            &e.exp_dir,
+        ),
+        Ok(_) => registration.finish(Status::Interrupted, Some("interrupted"), &e.exp_dir),
+        Err(f) => registration.finish(Status::Failed, Some(&f.message), &e.exp_dir),
+    }
+    code
+}
+
+/// Registers the experiment in the catalog of its base config (with the file's and the
+/// command line's overrides).
+fn register(e: &Experiment, cli: &[String]) -> crate::catalog::Registration {
+    let cfg = bench_config::load(&bench_config::Sources {
+        files: e.base.iter().cloned().collect(),
+        overrides: e.overrides.iter().chain(cli).cloned().collect(),
+        env: true,
+    })
+    .map(|r| r.config)
+    .unwrap_or_default();
+    let mut entry = crate::catalog::run_entry(&cfg, &e.id, &e.exp_dir);
+    entry.kind = bench_catalog::Kind::Experiment;
+    entry.name = e.name.clone();
+    entry.description = e.description.clone();
+    entry.tags = e.tags.clone();
+    entry.experiment_id = None;
+    (
+        entry.dataset_type,
+        entry.workload_type,
+        entry.concurrency,
+        entry.rate,
+    ) = (None, None, None, None);
+    crate::catalog::Registration::start(&cfg, entry)
+}
+
+fn sweep(
+    args: &SweepArgs,
+    e: &Experiment,
+    planned: &plan::Plan,
+    state_path: &Path,
+    previous: &[RunRecord],
+    signals: &Signals,
+) -> Result<i32, Failure> {
+    let plan = &planned.runs;
     let mut records: Vec<RunRecord> = plan.iter().map(|p| record(&e, p)).collect();
     let current: Current = Arc::new(Mutex::new(None));
     let got = forward_signals(signals, current.clone());
@@ -209,8 +263,8 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
             resolver: &planned.resolver,
             current: &current,
             got: &got,
-            state_path: &state_path,
-            previous: &previous,
+            state_path,
+            previous,
         };
         return search::run(&ctx, &planned.cells, t0);
     }
@@ -279,9 +333,9 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
                 .unwrap_or_default(),
             r.seconds.unwrap_or(0.0)
         );
-        outputs::write_state(&e, &records, &state_path)?;
+        outputs::write_state(e, &records, state_path)?;
     }
-    outputs::write_state(&e, &records, &state_path)?;
+    outputs::write_state(e, &records, state_path)?;
     outputs::write_cells_csv(&e, &records)?;
     outputs::write_report(&e, &records);
     print!("{}", outputs::table(&e, &records, t0.elapsed()));
@@ -396,6 +450,10 @@ pub(crate) fn run_one(
     }
     for o in &p.overrides {
         cmd.arg("--override").arg(o);
+    }
+    if !e.id.is_empty() {
+        cmd.arg("--override")
+            .arg(format!("catalog.experiment_id={}", e.id));
     }
     match reused {
         // the files are already there, copied from an identical run

@@ -30,6 +30,16 @@ pub fn read_runs(path: &Path) -> Vec<RunRecord> {
         .unwrap_or_default()
 }
 
+/// The id an earlier sweep wrote into experiment.json.
+pub fn read_id(path: &Path) -> Option<String> {
+    let t = std::fs::read_to_string(path).ok()?;
+    let v: Value = serde_json::from_str(&t).ok()?;
+    v.get("id")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// Every numeric leaf of a summary, by dotted path (summary.csv's columns that hold numbers).
 fn scalars(v: &Value, out: &mut BTreeMap<String, f64>) {
     for p in bench_analysis::csv::summary_paths(std::slice::from_ref(v)) {
@@ -105,6 +115,7 @@ pub fn write_state(e: &Experiment, runs: &[RunRecord], path: &Path) -> Result<()
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let v = json!({
         "schema": "bench.experiment/1",
+        "id": e.id,
         "name": e.name,
         "description": e.description,
         "tags": e.tags,

@@ -1,0 +1,440 @@
+//! `POST /benchmark/run-workflow`: Bud's wizard fields (accumulated over step-wise posts, or all
+//! in one) or a full bench config, turned into a `bench` child process. Runs wait for a free
+//! slot (`serve.max_parallel`) and each is the `bench` binary in its own process, so a run
+//! cannot disturb the service or another run, and its dispatch timing is its own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use bench_catalog::Status;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{ApiError, State};
+
+/// The fields a post may carry: Bud's, then bench's own. Unknown fields are refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowPost {
+    // Bud's wizard
+    pub name: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub concurrent_requests: Option<u32>,
+    pub eval_with: Option<String>,
+    pub max_input_tokens: Option<u32>,
+    pub max_output_tokens: Option<u32>,
+    #[serde(alias = "datset_ids")]
+    pub dataset_ids: Option<Vec<String>>,
+    pub workflow_id: Option<String>,
+    pub workflow_total_steps: Option<u32>,
+    pub step_number: Option<u32>,
+    pub trigger_workflow: Option<bool>,
+    pub cluster_id: Option<String>,
+    pub nodes: Option<Value>,
+    pub model_id: Option<String>,
+    pub credential_id: Option<String>,
+    pub user_confirmation: Option<bool>,
+    pub run_as_simulation: Option<bool>,
+    // bench's own
+    /// `sim` (default) or the server's base URL.
+    pub endpoint: Option<String>,
+    /// The served model (default: the only one the server lists).
+    pub model: Option<String>,
+    /// openai-chat, openai-completions, tgi.
+    pub api: Option<String>,
+    /// Requests in the run (default: 5 per concurrent request, at least 20).
+    pub num_requests: Option<u64>,
+    /// Name of the environment variable (of the service) holding the endpoint's API key.
+    pub api_key_env: Option<String>,
+    /// More config as `key=value` overrides.
+    pub overrides: Option<Vec<String>>,
+    /// A whole bench config (YAML's JSON form) instead of Bud's fields.
+    pub config: Option<Value>,
+}
+
+impl WorkflowPost {
+    /// This post's fields over `prev`'s (a step-wise wizard).
+    pub fn over(self, prev: WorkflowPost) -> WorkflowPost {
+        macro_rules! pick {
+            ($($f:ident),*) => { WorkflowPost { $($f: self.$f.or(prev.$f)),* } };
+        }
+        pick!(
+            name,
+            tags,
+            description,
+            concurrent_requests,
+            eval_with,
+            max_input_tokens,
+            max_output_tokens,
+            dataset_ids,
+            workflow_id,
+            workflow_total_steps,
+            step_number,
+            trigger_workflow,
+            cluster_id,
+            nodes,
+            model_id,
+            credential_id,
+            user_confirmation,
+            run_as_simulation,
+            endpoint,
+            model,
+            api,
+            num_requests,
+            api_key_env,
+            overrides,
+            config
+        )
+    }
+}
+
+/// Config keys a request may not set: where files go, the catalog, the service itself.
+const RESERVED: [&str; 5] = ["run_dir", "catalog", "serve", "storage", "base"];
+
+fn bad(field: &str, msg: impl Into<String>) -> ApiError {
+    ApiError::bad_request(Some(field), msg)
+}
+
+/// A string value that would reach outside the service's roots: an absolute path or one that
+/// climbs with `..`.
+fn escapes(v: &str) -> bool {
+    let p = Path::new(v);
+    p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir)
+}
+
+fn check_value(field: &str, v: &Value) -> Result<(), ApiError> {
+    match v {
+        Value::String(s) if escapes(s) => Err(bad(
+            field,
+            format!("`{s}`: paths must stay inside the service's roots (no absolute paths, no ..)"),
+        )),
+        Value::Array(a) => a.iter().try_for_each(|x| check_value(field, x)),
+        Value::Object(o) => o
+            .iter()
+            .try_for_each(|(k, x)| check_value(&format!("{field}.{k}"), x)),
+        _ => Ok(()),
+    }
+}
+
+/// What a triggered workflow runs: the config files and the overrides of the child.
+#[derive(Debug)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub overrides: Vec<String>,
+    /// A request's own config, written into the run directory before the run.
+    pub config_text: Option<String>,
+}
+
+/// The child's config from the accumulated fields.
+pub fn plan(state: &State, w: &WorkflowPost) -> Result<Plan, ApiError> {
+    let name = w.name.clone().ok_or_else(|| bad("name", "is required"))?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(bad(
+            "name",
+            format!("`{name}`: letters, digits, `-`, `_` or `.`"),
+        ));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let run_dir = state.opts.runs_dir.join(format!("{name}-{}", &id[..8]));
+    let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let mut o: Vec<String> = state.opts.base_overrides.clone();
+    let mut files = state.opts.config_files.clone();
+    let mut config_text = None;
+    if let Some(cfg) = &w.config {
+        if !cfg.is_object() {
+            return Err(bad("config", "must be an object (a bench config)"));
+        }
+        for k in RESERVED {
+            if cfg.get(k).is_some() {
+                return Err(bad(
+                    &format!("config.{k}"),
+                    "is set by the service, not by a request",
+                ));
+            }
+        }
+        check_value("config", cfg)?;
+        config_text = Some(serde_yaml::to_string(cfg).map_err(|e| bad("config", e.to_string()))?);
+        files.push(run_dir.join("request-config.yaml"));
+    } else {
+        match w.eval_with.as_deref() {
+            Some("configuration") | None => {
+                o.push("dataset.type=random".into());
+                if let Some(n) = w.max_input_tokens {
+                    o.push(format!("dataset.random.input_tokens={n}"));
+                }
+                if let Some(n) = w.max_output_tokens {
+                    o.push(format!("dataset.random.output_tokens={n}"));
+                }
+            }
+            Some("dataset") => {
+                let ids = w.dataset_ids.clone().unwrap_or_default();
+                let [ds] = ids.as_slice() else {
+                    return Err(bad(
+                        "dataset_ids",
+                        format!(
+                            "one dataset per run (of {}); got {}",
+                            crate::dataset_ids(&state.opts.datasets_dir).join(", "),
+                            ids.len()
+                        ),
+                    ));
+                };
+                let f = crate::dataset_file(&state.opts.datasets_dir, ds).ok_or_else(|| {
+                    bad(
+                        "dataset_ids",
+                        format!(
+                            "unknown dataset `{ds}`: one of {}",
+                            crate::dataset_ids(&state.opts.datasets_dir).join(", ")
+                        ),
+                    )
+                })?;
+                files.push(f);
+            }
+            Some(x) => {
+                return Err(bad("eval_with", format!("`{x}`: configuration or dataset")));
+            }
+        }
+        if let Some(c) = w.concurrent_requests {
+            if c == 0 {
+                return Err(bad("concurrent_requests", "must be at least 1"));
+            }
+            o.push("workload.type=concurrency".into());
+            o.push(format!("workload.concurrency.concurrency={c}"));
+            o.push(format!(
+                "workload.num_requests={}",
+                w.num_requests.unwrap_or((u64::from(c) * 5).max(20))
+            ));
+        } else if let Some(n) = w.num_requests {
+            o.push(format!("workload.num_requests={n}"));
+        }
+    }
+    if let Some(e) = &w.endpoint {
+        if e != "sim" && !(e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(bad(
+                "endpoint",
+                format!("`{e}`: `sim` or an http(s):// URL"),
+            ));
+        }
+        o.push(format!("client.endpoint={}", q(e)));
+    }
+    if let Some(m) = &w.model {
+        o.push(format!("client.model={}", q(m)));
+    }
+    if let Some(a) = &w.api {
+        o.push(format!("client.api={}", q(a)));
+    }
+    if let Some(k) = &w.api_key_env {
+        o.push(format!("client.api_key_env={}", q(k)));
+    }
+    for (i, ov) in w.overrides.iter().flatten().enumerate() {
+        let field = format!("overrides[{i}]");
+        let Some((k, v)) = ov.split_once('=') else {
+            return Err(bad(&field, format!("`{ov}` is not key=value")));
+        };
+        let top = k.split('.').next().unwrap_or(k);
+        if RESERVED.contains(&top) {
+            return Err(bad(
+                &field,
+                format!("`{k}` is set by the service, not by a request"),
+            ));
+        }
+        let parsed: Value = serde_yaml::from_str(v).unwrap_or(Value::String(v.into()));
+        check_value(&field, &parsed)?;
+        o.push(ov.clone());
+    }
+    o.push(format!("name={}", q(&name)));
+    if let Some(d) = &w.description {
+        o.push(format!("description={}", q(d)));
+    }
+    if let Some(t) = &w.tags {
+        o.push(format!(
+            "tags={}",
+            serde_json::to_string(t).expect("strings serialize")
+        ));
+    }
+    o.push(format!("run_dir={}", q(&run_dir.display().to_string())));
+    o.push(format!("catalog.url={}", q(&state.opts.catalog_url)));
+    o.push(format!("catalog.run_id={id}"));
+    Ok(Plan {
+        id,
+        name,
+        run_dir,
+        files,
+        overrides: o,
+        config_text,
+    })
+}
+
+/// Checks the plan's config as the run will (every problem, with its key), without running.
+pub fn validate(p: &Plan) -> Result<bench_config::Config, ApiError> {
+    let dir = tempdir_for(p)?;
+    let mut files = p.files.clone();
+    if let Some(t) = &p.config_text {
+        let f = dir.join("request-config.yaml");
+        std::fs::write(&f, t).map_err(|e| ApiError::internal(e.to_string()))?;
+        files.pop();
+        files.push(f);
+    }
+    let r = bench_config::load(&bench_config::Sources {
+        files,
+        overrides: p.overrides.clone(),
+        env: true,
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    r.map(|r| r.config).map_err(|e| match e {
+        bench_config::LoadError::Invalid(errs) => {
+            let first = errs.0.first().map(|x| x.key.clone());
+            ApiError::bad_request(first.as_deref(), format!("invalid config: {errs}"))
+        }
+        other => ApiError::bad_request(None, other.to_string()),
+    })
+}
+
+fn tempdir_for(p: &Plan) -> Result<PathBuf, ApiError> {
+    let d = std::env::temp_dir().join(format!("bench-serve-{}", p.id));
+    std::fs::create_dir_all(&d).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(d)
+}
+
+/// One step of a run as the service saw it (Bud's events).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    pub step: String,
+    pub status: String,
+    pub at: String,
+    pub message: Option<String>,
+}
+
+pub(crate) fn event(state: &State, id: &str, step: &str, status: &str, message: Option<String>) {
+    let mut ev = state.events.lock().unwrap_or_else(|e| e.into_inner());
+    ev.entry(id.to_string()).or_default().push(Event {
+        step: step.into(),
+        status: status.into(),
+        at: bench_catalog::now(),
+        message,
+    });
+}
+
+/// Registers the run (processing), then runs it when a slot is free.
+pub async fn start(state: Arc<State>, p: Plan, cfg: bench_config::Config) -> Result<(), ApiError> {
+    std::fs::create_dir_all(&p.run_dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(t) = &p.config_text {
+        std::fs::write(p.run_dir.join("request-config.yaml"), t)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    let entry = bench_catalog::config_entry::run_entry(&cfg, &p.id, &p.run_dir);
+    state
+        .catalog
+        .upsert(&entry)
+        .await
+        .map_err(ApiError::catalog)?;
+    event(&state, &p.id, "queued", "success", None);
+    tokio::spawn(async move {
+        let permit = state.slots.clone().acquire_owned().await;
+        event(&state, &p.id, "run", "processing", None);
+        let st = state.clone();
+        let exe = state.opts.exe.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let r = run_child(&st, &exe, &p);
+            (r, p)
+        })
+        .await;
+        drop(permit);
+        match res {
+            Ok((Ok(code), p)) => finished(&state, &p, code).await,
+            Ok((Err(e), p)) => {
+                event(&state, &p.id, "run", "failed", Some(e.clone()));
+                let _ = state
+                    .catalog
+                    .finish(&p.id, Status::Failed, Some(&e), None)
+                    .await;
+            }
+            Err(e) => tracing::warn!("serve: a run's task failed: {e}"),
+        }
+    });
+    Ok(())
+}
+
+fn run_child(state: &State, exe: &Path, p: &Plan) -> Result<i32, String> {
+    let fail = |e: String| e;
+    let log =
+        std::fs::File::create(p.run_dir.join("bench.log")).map_err(|e| fail(e.to_string()))?;
+    let log2 = log.try_clone().map_err(|e| fail(e.to_string()))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("-q");
+    for f in &p.files {
+        cmd.arg("--config").arg(f);
+    }
+    for o in &p.overrides {
+        cmd.arg("--override").arg(o);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("starting {}: {e}", exe.display())))?;
+    state
+        .children
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(p.id.clone(), child.id());
+    let status = child.wait();
+    state
+        .children
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&p.id);
+    let status = status.map_err(|e| fail(e.to_string()))?;
+    Ok(status.code().unwrap_or(128 + 9))
+}
+
+async fn finished(state: &State, p: &Plan, code: i32) {
+    let (status, label) = match code {
+        0 => (Status::Success, "success"),
+        3 => (Status::Failed, "failed"),
+        130 | 143 => (Status::Interrupted, "interrupted"),
+        _ => (Status::Failed, "failed"),
+    };
+    let msg = (code != 0).then(|| last_error(&p.run_dir.join("bench.log")));
+    event(state, &p.id, "run", label, msg.clone().flatten());
+    // the run records its own end; a run that died before registering (bad config at start,
+    // a crash) is ended here
+    if let Ok(Some(e)) = state.catalog.get(&p.id).await
+        && e.status == Status::Processing
+    {
+        let err = msg
+            .flatten()
+            .unwrap_or_else(|| format!("exit status {code}"));
+        let _ = state.catalog.finish(&p.id, status, Some(&err), None).await;
+    }
+}
+
+/// The last line of a log that says what went wrong.
+fn last_error(log: &Path) -> Option<String> {
+    let t = std::fs::read_to_string(log).ok()?;
+    let lines: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .or(lines.last())
+        .map(|l| l.chars().take(500).collect())
+}
+
+/// The accumulated wizard state of each workflow id.
+pub type Workflows = BTreeMap<String, WorkflowPost>;

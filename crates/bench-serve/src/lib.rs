@@ -1,0 +1,775 @@
+//! `bench serve`: Bud's benchmark API over the run catalog, and a web dashboard.
+//!
+//! Every API route answers JSON in Bud's shapes (`object`, `message`; `page`, `limit`,
+//! `total_record` on lists; `benchmark_id` query parameters) and needs `Authorization: Bearer
+//! <token>` when a token is configured; without one the service only binds to loopback. Bad
+//! input (an unknown field, a wrong type, an unknown id) is a 4xx JSON error naming the field.
+//! Files are only served from inside a catalogued run's own directory.
+
+mod bud;
+mod launch;
+mod openapi;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path as UrlPath, Query, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bench_catalog::{Catalog, Entry, Filter, Status};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use bud::{PAIR_FIELDS, RequestRow};
+
+/// What the service is started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The bearer token (None: no token; then only loopback).
+    pub token: Option<String>,
+    /// The catalog's URL.
+    pub catalog_url: String,
+    /// The `bench` binary that runs are started with.
+    pub exe: PathBuf,
+    /// The service's own config files: the base of every run it starts.
+    pub config_files: Vec<PathBuf>,
+    /// The service's own overrides, passed on to runs.
+    pub base_overrides: Vec<String>,
+    /// Where runs started through the API write their directories.
+    pub runs_dir: PathBuf,
+    /// The datasets offered by id (`<id>.yaml` dataset configs).
+    pub datasets_dir: PathBuf,
+    /// Runs executing at once.
+    pub max_parallel: usize,
+}
+
+/// The service's state.
+pub struct State {
+    opts: Options,
+    catalog: Catalog,
+    slots: Arc<tokio::sync::Semaphore>,
+    workflows: Mutex<launch::Workflows>,
+    events: Mutex<HashMap<String, Vec<launch::Event>>>,
+    children: Mutex<HashMap<String, u32>>,
+    cache: Mutex<HashMap<PathBuf, (SystemTime, Arc<Vec<RequestRow>>)>>,
+}
+
+/// An error answer: status, and `{"object": "error", "message", "code", "field"}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn bad_request(field: Option<&str>, msg: impl Into<String>) -> ApiError {
+        let message = msg.into();
+        let message = match field {
+            Some(f) if !message.contains(f) => format!("{f}: {message}"),
+            _ => message,
+        };
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            field: field.map(str::to_string),
+        }
+    }
+    fn not_found(what: String) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: what,
+            field: None,
+        }
+    }
+    fn internal(msg: String) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: msg,
+            field: None,
+        }
+    }
+    fn catalog(e: bench_catalog::CatalogError) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: e.to_string(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "object": "error",
+            "message": self.message,
+            "code": self.status.as_u16(),
+            "field": self.field,
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+type St = AxState<Arc<State>>;
+
+/// A query string, or a 400 naming what is wrong with it.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|e| ApiError::bad_request(field_of(&e.body_text()).as_deref(), e.body_text()))
+}
+
+/// The field a serde message names (`unknown field `x``, `invalid type ... for key `x``).
+fn field_of(msg: &str) -> Option<String> {
+    let i = msg.find('`')?;
+    let rest = &msg[i + 1..];
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// The datasets `dir` offers: the `<id>.yaml` files in it, sorted.
+pub fn dataset_ids(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The config file of dataset `id` (only ids `dataset_ids` lists).
+pub fn dataset_file(dir: &Path, id: &str) -> Option<PathBuf> {
+    dataset_ids(dir)
+        .iter()
+        .any(|x| x == id)
+        .then(|| dir.join(format!("{id}.yaml")))
+}
+
+/// Checks the bind address against the token rule: beyond loopback only with a token.
+pub fn check_bind(listen: &SocketAddr, token: Option<&str>) -> Result<(), String> {
+    if !listen.ip().is_loopback() && token.is_none() {
+        return Err(format!(
+            "serve.listen {listen}: binding beyond loopback needs a token (set the variable named by serve.token_env)"
+        ));
+    }
+    Ok(())
+}
+
+/// Serves until `shutdown` resolves; runs still executing then are interrupted (SIGINT, they
+/// write what they have) and waited for.
+pub async fn serve(
+    opts: Options,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    check_bind(&opts.listen, opts.token.as_deref())?;
+    let catalog = Catalog::open(&opts.catalog_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("serve.listen {}: {e}", opts.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = Arc::new(State {
+        slots: Arc::new(tokio::sync::Semaphore::new(opts.max_parallel.max(1))),
+        opts,
+        catalog,
+        workflows: Mutex::default(),
+        events: Mutex::default(),
+        children: Mutex::default(),
+        cache: Mutex::default(),
+    });
+    let app = router(state.clone());
+    ready(addr);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
+    stop_children(&state).await;
+    Ok(())
+}
+
+async fn stop_children(state: &State) {
+    let pids: Vec<u32> = state
+        .children
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .copied()
+        .collect();
+    for pid in &pids {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &format!("-{pid}")])
+            .status();
+    }
+    for _ in 0..600 {
+        if state
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The routes.
+pub fn router(state: Arc<State>) -> Router {
+    let api = Router::new()
+        .route("/benchmark", get(list))
+        .route("/benchmark/run-workflow", post(run_workflow))
+        .route("/benchmark/result", get(result))
+        .route("/benchmark/request-metrics", get(request_metrics))
+        .route(
+            "/benchmark/dataset/input-distribution",
+            post(input_distribution),
+        )
+        .route(
+            "/benchmark/dataset/output-distribution",
+            post(output_distribution),
+        )
+        .route("/benchmark/datasets", get(datasets))
+        .route(
+            "/benchmark/{id}/model-cluster-detail",
+            get(model_cluster_detail),
+        )
+        .route("/benchmark/{id}/analysis/field1_vs_field2", post(pair))
+        .route("/benchmark/{id}/events", get(events))
+        .route("/benchmark/{id}/files/{*path}", get(file))
+        .route("/openapi.json", get(openapi))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state);
+    Router::new()
+        .route("/", get(dashboard))
+        .merge(api)
+        .fallback(|| async {
+            ApiError::not_found("no such route (GET /openapi.json lists them)".into())
+        })
+}
+
+async fn auth(AxState(state): St, req: Request, next: Next) -> Response {
+    if let Some(token) = &state.opts.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            let mut r = ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                message: "missing or wrong bearer token (Authorization: Bearer <token>)".into(),
+                field: None,
+            }
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn dashboard() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("dashboard.html"),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi::spec())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    page: Option<u64>,
+    limit: Option<u64>,
+    search: Option<String>,
+    name: Option<String>,
+    tag: Option<String>,
+    status: Option<String>,
+    model: Option<String>,
+    kind: Option<String>,
+}
+
+async fn list(AxState(s): St, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult {
+    let q = query(q)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|x| {
+            Status::parse(x).ok_or_else(|| {
+                ApiError::bad_request(
+                    Some("status"),
+                    format!("`{x}`: processing, success, failed or interrupted"),
+                )
+            })
+        })
+        .transpose()?;
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some("run") => Some(bench_catalog::Kind::Run),
+        Some("experiment") => Some(bench_catalog::Kind::Experiment),
+        Some(x) => {
+            return Err(ApiError::bad_request(
+                Some("kind"),
+                format!("`{x}`: run or experiment"),
+            ));
+        }
+    };
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit"), "1 to 1000"));
+    }
+    let f = Filter {
+        search: q.search,
+        name: q.name,
+        tag: q.tag,
+        model: q.model,
+        status,
+        kind,
+        page: q.page.unwrap_or(1).max(1),
+        limit,
+        ..Filter::default()
+    };
+    let p = s.catalog.list(&f).await.map_err(ApiError::catalog)?;
+    Ok(Json(json!({
+        "object": "benchmarks.list",
+        "message": "Successfully list all benchmarks",
+        "page": p.page,
+        "limit": p.limit,
+        "total_record": p.total,
+        "total_pages": p.pages(),
+        "benchmarks": p.entries.iter().map(bud::list_item).collect::<Vec<_>>(),
+    })))
+}
+
+async fn entry(s: &State, id: &str) -> Result<Entry, ApiError> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::bad_request(
+            Some("benchmark_id"),
+            format!("`{id}` is not a UUID"),
+        ));
+    }
+    s.catalog
+        .get(id)
+        .await
+        .map_err(ApiError::catalog)?
+        .filter(|e| e.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("benchmark_id {id}: no such benchmark")))
+}
+
+fn run_dir(e: &Entry) -> Result<PathBuf, ApiError> {
+    e.local_dir
+        .as_ref()
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "benchmark {}: its directory is not on this machine{}",
+                e.id,
+                e.remote
+                    .as_ref()
+                    .map(|r| format!(" (a copy is at {}: bench pull)", r.url))
+                    .unwrap_or_default()
+            ))
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdQuery {
+    benchmark_id: String,
+}
+
+async fn result(AxState(s): St, q: Result<Query<IdQuery>, QueryRejection>) -> ApiResult {
+    let q = query(q)?;
+    let e = entry(&s, &q.benchmark_id).await?;
+    let dir = run_dir(&e)?;
+    let summary = bud::summary(&dir).map_err(|m| {
+        ApiError::not_found(format!(
+            "benchmark {}: no result yet ({}; status {})",
+            e.id,
+            m,
+            e.status.as_str()
+        ))
+    })?;
+    Ok(Json(json!({
+        "object": "benchmark.result",
+        "message": "Successfully fetched benchmark result",
+        "param": {"result": bud::result(&e, &summary)},
+    })))
+}
+
+async fn model_cluster_detail(AxState(s): St, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let e = entry(&s, &id).await?;
+    let server = e
+        .local_dir
+        .as_deref()
+        .and_then(|d| bench_types::manifest::read(Path::new(d)).ok().flatten())
+        .and_then(|m| {
+            m.stage(bench_types::manifest::Stage::Client)
+                .and_then(|c| c.stats.get("server").cloned())
+        });
+    Ok(Json(json!({
+        "object": "benchmark.model.cluster.detail",
+        "message": "Successfully fetched model cluster detail for the benchmark.",
+        "result": {
+            "id": e.id,
+            "name": e.name,
+            "status": e.status.as_str(),
+            "model": {
+                "name": e.model,
+                "uri": e.model,
+                "source": e.api,
+                "provider_type": if e.endpoint.as_deref() == Some("sim") { "simulated" } else { "endpoint" },
+            },
+            "cluster": {
+                "name": e.endpoint,
+                "ingress_url": e.endpoint,
+                "engine": server.as_ref().and_then(|s| s.get("engine")).cloned(),
+                "version": server.as_ref().and_then(|s| s.get("version")).cloned(),
+            },
+            "server": server,
+            "deployment_config": null,
+        },
+    })))
+}
+
+/// The non-warmup request rows of a run, cached while requests.parquet is unchanged.
+fn rows(s: &State, e: &Entry) -> Result<Arc<Vec<RequestRow>>, ApiError> {
+    let dir = run_dir(e)?;
+    let path = dir.join(bench_types::files::REQUESTS);
+    let mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map_err(|_| {
+            ApiError::not_found(format!(
+                "benchmark {}: no requests.parquet yet (status {})",
+                e.id,
+                e.status.as_str()
+            ))
+        })?;
+    if let Some((t, r)) = s.cache.lock().unwrap_or_else(|x| x.into_inner()).get(&path)
+        && *t == mtime
+    {
+        return Ok(r.clone());
+    }
+    let r = bud::request_rows(&dir).map_err(ApiError::internal)?;
+    let mut c = s.cache.lock().unwrap_or_else(|x| x.into_inner());
+    if c.len() >= 16 {
+        c.clear();
+    }
+    c.insert(path, (mtime, r.clone()));
+    Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    benchmark_id: String,
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn request_metrics(AxState(s): St, q: Result<Query<PageQuery>, QueryRejection>) -> ApiResult {
+    let q = query(q)?;
+    let e = entry(&s, &q.benchmark_id).await?;
+    let (page, limit) = (q.page.unwrap_or(1).max(1), q.limit.unwrap_or(20));
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit"), "1 to 1000"));
+    }
+    let s2 = s.clone();
+    let r = tokio::task::spawn_blocking(move || rows(&s2, &e).map(|r| (r, e)))
+        .await
+        .map_err(|x| ApiError::internal(x.to_string()))?;
+    let (rows, e) = r?;
+    let total = rows.len() as u64;
+    let items: Vec<Value> = rows
+        .iter()
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .map(|r| {
+            let mut v = serde_json::to_value(r).expect("a row serializes");
+            v["benchmark_id"] = json!(e.id);
+            v["dataset_id"] = json!(e.dataset_type);
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "benchmark.request.metrics.list",
+        "message": "Successfully fetched request metrics",
+        "page": page,
+        "limit": limit,
+        "total_record": total,
+        "total_items": total,
+        "total_pages": total.div_ceil(limit),
+        "items": items,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinsQuery {
+    benchmark_id: String,
+    num_bins: Option<usize>,
+}
+
+async fn distribution(
+    s: Arc<State>,
+    q: Result<Query<BinsQuery>, QueryRejection>,
+    body: Bytes,
+    by: &'static str,
+) -> Result<Value, ApiError> {
+    let q = query(q)?;
+    if !body.is_empty() {
+        // Bud posts the dataset ids; a run here has one dataset, so they only need to be ids
+        serde_json::from_slice::<Vec<String>>(&body).map_err(|e| {
+            ApiError::bad_request(Some("body"), format!("a JSON list of dataset ids: {e}"))
+        })?;
+    }
+    let bins = q.num_bins.unwrap_or(10);
+    if !(1..=1000).contains(&bins) {
+        return Err(ApiError::bad_request(Some("num_bins"), "1 to 1000"));
+    }
+    let e = entry(&s, &q.benchmark_id).await?;
+    let s2 = s.clone();
+    let rows = tokio::task::spawn_blocking(move || rows(&s2, &e))
+        .await
+        .map_err(|x| ApiError::internal(x.to_string()))??;
+    Ok(json!(bud::distribution(&rows, by, bins)))
+}
+
+async fn input_distribution(
+    AxState(s): St,
+    q: Result<Query<BinsQuery>, QueryRejection>,
+    body: Bytes,
+) -> ApiResult {
+    let r = distribution(s, q, body, "prompt_len").await?;
+    Ok(Json(json!({
+        "object": "benchmark.dataset.input.distribution",
+        "message": "Successfully fetched dataset input distribution",
+        "param": {"result": r},
+    })))
+}
+
+async fn output_distribution(
+    AxState(s): St,
+    q: Result<Query<BinsQuery>, QueryRejection>,
+    body: Bytes,
+) -> ApiResult {
+    let r = distribution(s, q, body, "output_len").await?;
+    Ok(Json(json!({
+        "object": "benchmark.dataset.output.distribution",
+        "message": "Successfully fetched dataset output distribution",
+        "param": {"result": r},
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairQuery {
+    field1: String,
+    field2: String,
+}
+
+async fn pair(
+    AxState(s): St,
+    UrlPath(id): UrlPath<String>,
+    q: Result<Query<PairQuery>, QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    for (k, v) in [("field1", &q.field1), ("field2", &q.field2)] {
+        if !PAIR_FIELDS.contains(&v.as_str()) {
+            return Err(ApiError::bad_request(
+                Some(k),
+                format!("`{v}`: one of {}", PAIR_FIELDS.join(", ")),
+            ));
+        }
+    }
+    let e = entry(&s, &id).await?;
+    let id = e.id.clone();
+    let s2 = s.clone();
+    let rows = tokio::task::spawn_blocking(move || rows(&s2, &e))
+        .await
+        .map_err(|x| ApiError::internal(x.to_string()))??;
+    Ok(Json(json!({
+        "object": "benchmark.request.metrics.detail",
+        "message": format!("Successfully fetched {} vs {} analysis data for benchmark : {id}.", q.field1, q.field2),
+        "param": {"result": bud::pairs(&rows, &q.field1, &q.field2)},
+    })))
+}
+
+async fn events(AxState(s): St, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let e = entry(&s, &id).await?;
+    let mut out: Vec<Value> = s
+        .events
+        .lock()
+        .unwrap_or_else(|x| x.into_inner())
+        .get(&id)
+        .map(|v| v.iter().map(|x| json!(x)).collect())
+        .unwrap_or_default();
+    if let Some(m) = e
+        .local_dir
+        .as_deref()
+        .and_then(|d| bench_types::manifest::read(Path::new(d)).ok().flatten())
+    {
+        for st in &m.stages {
+            out.push(json!({
+                "step": st.stage.as_str(),
+                "status": "success",
+                "at": st.started_at,
+                "seconds": st.seconds,
+                "message": null,
+            }));
+        }
+    }
+    out.push(json!({
+        "step": "benchmark",
+        "status": e.status.as_str(),
+        "at": e.ended_at.clone().unwrap_or_else(|| e.started_at.clone()),
+        "message": e.error,
+    }));
+    Ok(Json(json!({
+        "object": "benchmark.events",
+        "message": "Successfully fetched benchmark events",
+        "benchmark_id": id,
+        "status": e.status.as_str(),
+        "events": out,
+    })))
+}
+
+async fn datasets(AxState(s): St) -> ApiResult {
+    Ok(Json(json!({
+        "object": "benchmark.datasets",
+        "message": "Datasets for eval_with: dataset",
+        "datasets": dataset_ids(&s.opts.datasets_dir),
+    })))
+}
+
+/// A file of a run, only from inside its own directory.
+async fn file(AxState(s): St, UrlPath((id, rel)): UrlPath<(String, String)>) -> Response {
+    match serve_file(&s, &id, &rel).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn serve_file(s: &State, id: &str, rel: &str) -> Result<Response, ApiError> {
+    let e = entry(s, id).await?;
+    let dir = run_dir(&e)?;
+    let rp = Path::new(rel);
+    if rel.is_empty()
+        || rp.is_absolute()
+        || rp.components().any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(ApiError::bad_request(
+            Some("path"),
+            format!("`{rel}`: a path inside the run directory"),
+        ));
+    }
+    let root = dir
+        .canonicalize()
+        .map_err(|x| ApiError::internal(x.to_string()))?;
+    let full = root
+        .join(rp)
+        .canonicalize()
+        .map_err(|_| ApiError::not_found(format!("{rel}: no such file in the run")))?;
+    // a link inside the run may not lead outside it
+    if !full.starts_with(&root) || !full.is_file() {
+        return Err(ApiError::not_found(format!(
+            "{rel}: no such file in the run"
+        )));
+    }
+    let bytes = tokio::fs::read(&full)
+        .await
+        .map_err(|x| ApiError::internal(x.to_string()))?;
+    let ct = match full.extension().and_then(|x| x.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("json") => "application/json",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jsonl" | "log" | "txt" | "yaml") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    Ok((h, bytes).into_response())
+}
+
+async fn run_workflow(AxState(s): St, body: Bytes) -> ApiResult {
+    let post: launch::WorkflowPost = serde_json::from_slice(&body).map_err(|e| {
+        let m = e.to_string();
+        ApiError::bad_request(field_of(&m).as_deref(), format!("body: {m}"))
+    })?;
+    let trigger = post.trigger_workflow.unwrap_or(false);
+    let wid = post
+        .workflow_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let merged = {
+        let mut w = s.workflows.lock().unwrap_or_else(|x| x.into_inner());
+        let prev = match (&post.workflow_id, w.get(&wid)) {
+            (Some(_), None) => {
+                return Err(ApiError::not_found(format!(
+                    "workflow_id {wid}: no such workflow (start one by posting without workflow_id)"
+                )));
+            }
+            (_, p) => p.cloned().unwrap_or_default(),
+        };
+        let merged = post.over(prev);
+        w.insert(wid.clone(), merged.clone());
+        merged
+    };
+    let step = merged.step_number.unwrap_or(1);
+    if !trigger {
+        return Ok(Json(json!({
+            "object": "workflow.get",
+            "message": "Workflow step saved",
+            "workflow_id": wid,
+            "current_step": step,
+            "total_steps": merged.workflow_total_steps,
+            "status": "in_progress",
+        })));
+    }
+    let plan = launch::plan(&s, &merged)?;
+    let cfg = launch::validate(&plan)?;
+    let id = plan.id.clone();
+    let name = plan.name.clone();
+    launch::start(s.clone(), plan, cfg).await?;
+    s.workflows
+        .lock()
+        .unwrap_or_else(|x| x.into_inner())
+        .remove(&wid);
+    Ok(Json(json!({
+        "object": "workflow.get",
+        "message": format!("Benchmark {name} started"),
+        "workflow_id": wid,
+        "current_step": step,
+        "total_steps": merged.workflow_total_steps,
+        "status": "processing",
+        "benchmark_id": id,
+    })))
+}
