@@ -155,7 +155,7 @@ pub fn run(args: Args) -> Result<i32, Failure> {
     let server = check_server(&mut resolved, &stages)?;
     preflight(&mut resolved, &stages)?;
     let run_dir = run_dir(&resolved, &stages, args.force)?;
-    let identity = identity(&resolved.config, &run_dir)?;
+    let identity = identity(&resolved, &run_dir)?;
     let registration = crate::catalog::Registration::start(
         &resolved.config,
         crate::catalog::run_entry(&resolved.config, &identity.id, &run_dir),
@@ -184,19 +184,37 @@ pub fn run(args: Args) -> Result<i32, Failure> {
 }
 
 /// The run's identity: the id its directory already has (a later stage of the same run), else
-/// a new one; name, description and tags from the config.
-fn identity(cfg: &Config, run_dir: &Path) -> Result<manifest::Identity, Failure> {
+/// a new one; name, description and tags from the config, or kept from the directory's
+/// manifest when this invocation does not give them (`--stage analysis` of a named run).
+fn identity(r: &Resolved, run_dir: &Path) -> Result<manifest::Identity, Failure> {
+    let cfg = &r.config;
     let m = manifest::read(run_dir).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+    let had = m.is_some();
+    let keep = |key: &str| had && !r.is_explicit(key);
     let id = m
-        .map(|m| m.id)
+        .as_ref()
+        .map(|m| m.id.clone())
         .filter(|id| !id.is_empty())
         .or_else(|| cfg.catalog.run_id.clone())
         .unwrap_or_else(manifest::new_id);
+    let old = m.unwrap_or_else(|| manifest::Manifest::empty(cfg.seed));
     Ok(manifest::Identity {
         id,
-        name: cfg.name.clone(),
-        description: cfg.description.clone(),
-        tags: cfg.tags.clone(),
+        name: if keep("name") && !old.name.is_empty() {
+            old.name
+        } else {
+            cfg.name.clone()
+        },
+        description: if keep("description") {
+            old.description
+        } else {
+            cfg.description.clone()
+        },
+        tags: if keep("tags") {
+            old.tags
+        } else {
+            cfg.tags.clone()
+        },
     })
 }
 

@@ -335,7 +335,12 @@ pub fn entries_of_dir(dir: &Path) -> Result<Vec<Entry>, Failure> {
 }
 
 fn run_entry_of(dir: &Path, m: &manifest::Manifest, experiment: Option<&str>) -> Entry {
-    let c = &m.config;
+    // the config the requests were sent with (a later `--stage analysis` may have had another)
+    let c = m
+        .stage(manifest::Stage::Client)
+        .map(|s| &s.config)
+        .filter(|c| c.is_object())
+        .unwrap_or(&m.config);
     let text = |ptr: &str| c.pointer(ptr).and_then(|v| v.as_str()).map(str::to_string);
     let id = if m.id.is_empty() {
         id_for_path(dir)

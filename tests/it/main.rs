@@ -3,6 +3,7 @@
 //! One test binary per crate: each file below was a test binary of its own, and each linked
 //! every dependency again.
 
+mod catalog;
 mod cli;
 mod common;
 mod interrupt;
@@ -10,5 +11,6 @@ mod pipeline;
 mod real_traces;
 mod serve;
 mod server;
+mod service;
 mod snapshots_cli;
 mod sweep;

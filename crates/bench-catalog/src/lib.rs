@@ -67,10 +67,10 @@ pub fn redact_url(url: &str) -> String {
         None => (rest, ""),
     };
     match authority.rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
+        Some((user, host)) => match user.split_once(':') {
+            Some((u, _)) => format!("{scheme}://{u}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
         None => url.to_string(),
     }
 }
@@ -115,6 +115,19 @@ impl Catalog {
                 "not a catalog URL: use sqlite://PATH or postgres://USER@HOST:PORT/DB".into(),
             ));
         };
+        // one connection first, for the real cause when there is none (the pool would only say
+        // that it timed out)
+        {
+            use sqlx::Connection;
+            let c = tokio::time::timeout(
+                Duration::from_secs(5),
+                sqlx::AnyConnection::connect(&connect),
+            )
+            .await
+            .map_err(|_| err("no answer within 5 s".into()))?
+            .map_err(|e| err(one_line(&e)))?;
+            let _ = c.close().await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(3))
@@ -175,11 +188,11 @@ impl Catalog {
             "INSERT INTO runs (id, kind, name, description, status, error, model, endpoint, api, \
              dataset_type, workload_type, concurrency, rate, started_at, ended_at, metrics, \
              local_dir, remote_url, remote_status, experiment_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (id) DO UPDATE SET kind = $2, name = $3, description = $4, status = $5, \
              error = $6, model = $7, endpoint = $8, api = $9, dataset_type = $10, \
-             workload_type = $11, concurrency = $12, rate = $13, started_at = $14, \
+             workload_type = $11, concurrency = $12, rate = $13, \
+             started_at = $14, \
              ended_at = $15, metrics = $16, local_dir = $17, remote_url = $18, \
              remote_status = $19, experiment_id = $20, updated_at = $21",
         )
@@ -204,6 +217,9 @@ impl Catalog {
         .bind(e.remote.as_ref().map(|r| r.status.clone()))
         .bind(e.experiment_id.clone())
         .bind(now.clone())
+        // prepared afresh each time: through sqlx's Any driver a NULL number is bound with
+        // another type than a number, and PostgreSQL's cached statement would keep the first
+        .persistent(false)
         .execute(&mut *tx)
         .await
         .map_err(|x| self.error(x))?;

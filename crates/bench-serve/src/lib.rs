@@ -720,9 +720,16 @@ async fn serve_file(s: &State, id: &str, rel: &str) -> Result<Response, ApiError
 }
 
 async fn run_workflow(AxState(s): St, body: Bytes) -> ApiResult {
-    let post: launch::WorkflowPost = serde_json::from_slice(&body).map_err(|e| {
-        let m = e.to_string();
-        ApiError::bad_request(field_of(&m).as_deref(), format!("body: {m}"))
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let post: launch::WorkflowPost = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let m = e.inner().to_string();
+        let field = if path == "." {
+            field_of(&m)
+        } else {
+            Some(path)
+        };
+        ApiError::bad_request(field.as_deref(), format!("body: {m}"))
     })?;
     let trigger = post.trigger_workflow.unwrap_or(false);
     let wid = post

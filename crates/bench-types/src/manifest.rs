@@ -117,6 +117,22 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest with no stage yet.
+    pub fn empty(seed: u64) -> Manifest {
+        Manifest {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            tags: Vec::new(),
+            tool_version: String::new(),
+            seed,
+            config: serde_json::Value::Null,
+            inputs: BTreeMap::new(),
+            stages: Vec::new(),
+            host: BTreeMap::new(),
+        }
+    }
+
     /// The record of `stage`, when it ran into this directory.
     pub fn stage(&self, stage: Stage) -> Option<&StageRecord> {
         self.stages.iter().find(|s| s.stage == stage)
@@ -244,18 +260,7 @@ pub fn new_id() -> String {
 /// writes it atomically (a temporary file renamed over it).
 pub fn record_stage(run_dir: &Path, u: StageUpdate<'_>) -> Result<Manifest, FormatError> {
     let path = run_dir.join(files::MANIFEST);
-    let mut m = read(run_dir)?.unwrap_or(Manifest {
-        id: String::new(),
-        name: String::new(),
-        description: String::new(),
-        tags: Vec::new(),
-        tool_version: String::new(),
-        seed: u.seed,
-        config: serde_json::Value::Null,
-        inputs: BTreeMap::new(),
-        stages: Vec::new(),
-        host: BTreeMap::new(),
-    });
+    let mut m = read(run_dir)?.unwrap_or_else(|| Manifest::empty(u.seed));
     if m.id.is_empty() {
         m.id = if u.identity.id.is_empty() {
             new_id()

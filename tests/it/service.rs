@@ -1,0 +1,448 @@
+//! `bench serve`: Bud's API end to end, the way a client uses it: a run posted through the API
+//! against the simulated engine, then its result, request metrics, distributions and pairs in
+//! Bud's shapes; auth, bad input, path traversal. The same suite runs on SQLite and on a real
+//! PostgreSQL server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+pub struct Service {
+    child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Service {
+    /// `bench serve` on a free loopback port with `catalog` and the token (if any) in
+    /// BENCH_TEST_TOKEN.
+    pub fn start(catalog: &str, token: Option<&str>, extra: &[&str]) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
+        c.current_dir(root())
+            .env_remove("RUST_LOG")
+            .env_remove("BENCH_TEST_TOKEN")
+            .args(["serve", "--listen", "127.0.0.1:0", "--catalog", catalog])
+            .args(["--override", "serve.token_env=BENCH_TEST_TOKEN"])
+            .args([
+                "--override",
+                &format!("serve.runs_dir={}", dir.path().join("runs").display()),
+            ])
+            // the client's tests keep /metrics scraping out of their timing
+            .args(["--override", "metrics.enabled=false"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(t) = token {
+            c.env("BENCH_TEST_TOKEN", t);
+        }
+        let mut child = c.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Service { child, url, dir }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        http_json("GET", &format!("{}{path}", self.url), token, None)
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let b = body.map(|b| b.to_string());
+        http_json("POST", &format!("{}{path}", self.url), token, b.as_deref())
+    }
+
+    /// Waits until the benchmark is no longer processing; its final status.
+    pub fn wait(&self, id: &str, token: Option<&str>) -> String {
+        let t0 = Instant::now();
+        loop {
+            let (s, ev) = self.get(&format!("/benchmark/{id}/events"), token);
+            assert_eq!(s, 200, "{ev}");
+            let st = ev["status"].as_str().unwrap().to_string();
+            if st != "processing" {
+                return st;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "run {id} still processing: {ev}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const T: Option<&str> = Some("s3cr3t-token");
+
+fn the_api_in_buds_shapes(catalog: &str) {
+    let svc = Service::start(catalog, T.map(|t| t.trim()), &[]);
+    // auth: every API route needs the token
+    for (m, p) in [
+        ("GET", "/benchmark"),
+        ("GET", "/openapi.json"),
+        ("POST", "/benchmark/run-workflow"),
+    ] {
+        let (s, body) = http_json(m, &format!("{}{p}", svc.url), None, None);
+        assert_eq!(s, 401, "{m} {p}: {body}");
+        let (s, _) = http_json(m, &format!("{}{p}", svc.url), Some("wrong"), None);
+        assert_eq!(s, 401);
+    }
+    // Bud's wizard, step by step; the run starts at trigger_workflow
+    let (s, w) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "api-run", "tags": ["api", "ci"], "description": "posted through the API",
+            "concurrent_requests": 4, "eval_with": "configuration", "workflow_total_steps": 3,
+            "step_number": 1, "trigger_workflow": false})),
+    );
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(w["status"], "in_progress");
+    let wid = w["workflow_id"].as_str().unwrap().to_string();
+    let (s, w) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(
+            &json!({"workflow_id": wid, "step_number": 2, "max_input_tokens": 64,
+            "max_output_tokens": 12, "num_requests": 24, "trigger_workflow": false}),
+        ),
+    );
+    assert_eq!((s, w["current_step"].as_u64()), (200, Some(2)), "{w}");
+    let (s, w) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"workflow_id": wid, "step_number": 3, "endpoint": "sim", "trigger_workflow": true})),
+    );
+    assert_eq!(s, 200, "{w}");
+    let id = w["benchmark_id"].as_str().unwrap().to_string();
+    assert_eq!(svc.wait(&id, T), "success");
+
+    // the list
+    let (s, l) = svc.get("/benchmark?page=1&limit=10&tag=api", T);
+    assert_eq!(s, 200, "{l}");
+    assert_eq!(l["object"], "benchmarks.list");
+    assert_eq!(
+        (
+            l["page"].as_u64(),
+            l["limit"].as_u64(),
+            l["total_record"].as_u64()
+        ),
+        (Some(1), Some(10), Some(1))
+    );
+    let b = &l["benchmarks"][0];
+    assert_eq!(
+        (b["id"].as_str(), b["name"].as_str(), b["status"].as_str()),
+        (Some(id.as_str()), Some("api-run"), Some("success"))
+    );
+    assert_eq!(b["concurrency"], 4);
+    assert_eq!(b["tags"], json!(["api", "ci"]));
+    assert_eq!(b["eval_with"], "configuration");
+    let (_, l) = svc.get("/benchmark?search=API-RUN", T);
+    assert_eq!(l["total_record"], 1);
+    let (_, l) = svc.get("/benchmark?status=failed", T);
+    assert_eq!(l["total_record"], 0);
+
+    // the result, in Bud's field names, equal to the run's own summary
+    let (s, r) = svc.get(&format!("/benchmark/result?benchmark_id={id}"), T);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["object"], "benchmark.result");
+    let res = &r["param"]["result"];
+    assert_eq!(res["successful_requests"], 24);
+    assert_eq!(res["benchmark_id"], id.as_str());
+    let run_dir = svc
+        .dir
+        .path()
+        .join("runs")
+        .join(format!("api-run-{}", &id[..8]));
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(res["median_ttft_ms"], summary["ttft_ms"]["p50"]);
+    assert_eq!(res["p99_e2el_ms"], summary["e2el_ms"]["p99"]);
+    assert_eq!(res["output_throughput"], summary["output_token_throughput"]);
+    assert_eq!(res["total_output_tokens"].as_f64(), Some(24.0 * 12.0));
+    for k in [
+        "mean_tpot_ms",
+        "p25_itl_ms",
+        "max_throughput",
+        "duration",
+        "request_throughput",
+        "input_throughput",
+    ] {
+        assert!(res[k].is_number(), "{k}: {res}");
+    }
+    assert_eq!(summary["run"]["id"], id.as_str());
+    assert_eq!(summary["run"]["tags"], json!(["api", "ci"]));
+
+    // request metrics, paged; the ITL list has one entry per token (the first is the TTFT)
+    let (s, m) = svc.get(
+        &format!("/benchmark/request-metrics?benchmark_id={id}&page=3&limit=10"),
+        T,
+    );
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(
+        (m["total_record"].as_u64(), m["total_pages"].as_u64()),
+        (Some(24), Some(3))
+    );
+    let items = m["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    for it in items {
+        assert_eq!(
+            (
+                it["success"].as_bool(),
+                it["prompt_len"].as_u64(),
+                it["output_len"].as_u64()
+            ),
+            (Some(true), Some(64), Some(12))
+        );
+        assert_eq!(it["itl"].as_array().unwrap().len(), 12);
+        assert_eq!(it["itl"][0], it["ttft"]);
+        let lat = it["latency"].as_f64().unwrap();
+        assert!(
+            (it["itl_sum"].as_f64().unwrap() - lat).abs() < 0.01 * lat + 0.002,
+            "{it}"
+        );
+    }
+    // distributions and pairs
+    let (s, d) = svc.post(
+        &format!("/benchmark/dataset/input-distribution?benchmark_id={id}&num_bins=4"),
+        T,
+        Some(&json!(["random"])),
+    );
+    assert_eq!(s, 200, "{d}");
+    let bins = d["param"]["result"].as_array().unwrap();
+    assert_eq!(bins.len(), 4);
+    assert_eq!(
+        bins.iter()
+            .map(|b| b["requests"].as_u64().unwrap())
+            .sum::<u64>(),
+        24
+    );
+    assert_eq!(bins[3]["bin_range"], "48.0-64.0");
+    assert_eq!(bins[3]["avg_output_len"], 12.0);
+    let (s, d) = svc.post(
+        &format!("/benchmark/dataset/output-distribution?benchmark_id={id}&num_bins=2"),
+        T,
+        None,
+    );
+    assert_eq!(
+        (s, d["param"]["result"][1]["requests"].as_u64()),
+        (200, Some(24)),
+        "{d}"
+    );
+    let (s, p) = svc.post(
+        &format!("/benchmark/{id}/analysis/field1_vs_field2?field1=prompt_len&field2=tpot"),
+        T,
+        None,
+    );
+    assert_eq!(s, 200, "{p}");
+    let pts = p["param"]["result"].as_array().unwrap();
+    assert_eq!(pts.len(), 24);
+    assert_eq!(pts[0]["prompt_len"], 64.0);
+    assert!(pts.iter().all(|x| x["tpot"].as_f64().unwrap() > 0.0));
+    let (s, mc) = svc.get(&format!("/benchmark/{id}/model-cluster-detail"), T);
+    assert_eq!(
+        (s, mc["result"]["model"]["name"].as_str()),
+        (200, Some("sim-model")),
+        "{mc}"
+    );
+    let (s, ev) = svc.get(&format!("/benchmark/{id}/events"), T);
+    assert_eq!(s, 200);
+    let steps: Vec<&str> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    for st in [
+        "queued",
+        "dataset",
+        "workload",
+        "client",
+        "analysis",
+        "benchmark",
+    ] {
+        assert!(steps.contains(&st), "{steps:?}");
+    }
+    let (s, report) = http(
+        "GET",
+        &format!("{}/benchmark/{id}/files/report.html", svc.url),
+        T,
+        None,
+    );
+    assert_eq!(s, 200);
+    assert!(
+        report.contains("bench report: api-run") && report.contains("posted through the API"),
+        "the report names the run"
+    );
+
+    // bad input: 4xx naming the field; nothing outside the run's directory
+    let bad = |s: u16, v: &Value, field: &str| {
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["object"], "error");
+        assert!(
+            v["message"].as_str().unwrap().contains(field),
+            "{field}: {v}"
+        );
+    };
+    let (s, v) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "x", "concurent_requests": 3, "trigger_workflow": true})),
+    );
+    bad(s, &v, "concurent_requests");
+    let (s, v) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "x", "concurrent_requests": "many"})),
+    );
+    bad(s, &v, "concurrent_requests");
+    assert_eq!(v["field"], "concurrent_requests");
+    let (s, v) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "x", "overrides": ["run_dir=/tmp/evil"], "trigger_workflow": true})),
+    );
+    bad(s, &v, "overrides[0]");
+    let (s, v) = svc.post("/benchmark/run-workflow", T, Some(&json!({"name": "x", "overrides": ["dataset.path=/etc/passwd"], "trigger_workflow": true})));
+    bad(s, &v, "overrides[0]");
+    let (s, v) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "x", "max_output_tokens": 0, "trigger_workflow": true})),
+    );
+    bad(s, &v, "dataset.random.output_tokens");
+    let (s, v) = svc.post("/benchmark/run-workflow", T, Some(&json!({"name": "x", "eval_with": "dataset", "dataset_ids": ["nope"], "trigger_workflow": true})));
+    bad(s, &v, "dataset_ids");
+    let (s, v) = svc.get(
+        &format!("/benchmark/{id}/analysis/field1_vs_field2?field1=ttft&field2=colour"),
+        T,
+    );
+    assert_eq!(s, 405, "pairs are POST as in Bud: {v}");
+    let (s, v) = svc.post(
+        &format!("/benchmark/{id}/analysis/field1_vs_field2?field1=ttft&field2=colour"),
+        T,
+        None,
+    );
+    bad(s, &v, "field2");
+    let (s, v) = svc.get("/benchmark/result?benchmark_id=not-a-uuid", T);
+    bad(s, &v, "benchmark_id");
+    let (s, v) = svc.get(
+        "/benchmark/result?benchmark_id=0b7c7c52-1c3a-4c7e-9d55-3f1d2f0e9a11",
+        T,
+    );
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = svc.get(
+        &format!("/benchmark/request-metrics?benchmark_id={id}&limit=x"),
+        T,
+    );
+    bad(s, &v, "limit");
+    let (s, v) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"workflow_id": "8a7c7c52-1c3a-4c7e-9d55-3f1d2f0e9a11", "step_number": 2})),
+    );
+    assert_eq!(s, 404, "{v}");
+    for p in [
+        "..%2F..%2Fcatalog.db",
+        "%2Fetc%2Fpasswd",
+        "plots%2F..%2F..%2Fx",
+        "nope.txt",
+    ] {
+        let (s, v) = svc.get(&format!("/benchmark/{id}/files/{p}"), T);
+        assert!(s == 400 || s == 404, "{p}: {s} {v}");
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/etc/hostname", run_dir.join("escape")).unwrap();
+        let (s, v) = svc.get(&format!("/benchmark/{id}/files/escape"), T);
+        assert_eq!(s, 404, "a link out of the run is not followed: {v}");
+    }
+
+    // one post with a whole bench config starts at once
+    let (s, w) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "cfg-run", "trigger_workflow": true, "config": {
+            "dataset": {"type": "random", "random": {"input_tokens": 32, "output_tokens": 4}},
+            "workload": {"type": "constant", "num_requests": 10, "constant": {"target_qps": 50}},
+        }})),
+    );
+    assert_eq!(s, 200, "{w}");
+    let id2 = w["benchmark_id"].as_str().unwrap().to_string();
+    assert_eq!(svc.wait(&id2, T), "success");
+    let (_, m) = svc.get(&format!("/benchmark/request-metrics?benchmark_id={id2}"), T);
+    assert_eq!(m["total_record"], 10);
+    let (_, l) = svc.get("/benchmark", T);
+    assert_eq!(l["total_record"], 2);
+    let (s, o) = svc.get("/openapi.json", T);
+    assert_eq!(s, 200);
+    assert!(o["paths"]["/benchmark/result"]["get"].is_object());
+    // the token is never written anywhere
+    for entry in walk(svc.dir.path()) {
+        let b = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&b).contains("s3cr3t-token"),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_api_on_sqlite() {
+    let d = tempfile::tempdir().unwrap();
+    the_api_in_buds_shapes(&format!("sqlite://{}/catalog.db", d.path().display()));
+}
+
+#[test]
+fn the_api_on_postgresql() {
+    let Some(pg) = bench_testkit::services::Postgres::get() else {
+        return;
+    };
+    the_api_in_buds_shapes(&pg.database("service_api"));
+}
+
+#[test]
+fn beyond_loopback_without_a_token_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .current_dir(root())
+        .env_remove("BENCH_SERVE_TOKEN")
+        .args(["serve", "--listen", "0.0.0.0:0", "--catalog"])
+        .arg(format!("sqlite://{}/c.db", d.path().display()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = text(&o.stderr);
+    assert!(e.contains("beyond loopback needs a token"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
