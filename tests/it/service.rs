@@ -446,3 +446,52 @@ fn beyond_loopback_without_a_token_is_refused() {
     assert!(e.contains("beyond loopback needs a token"), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+/// The dashboard in Debian's Chromium, driven by Playwright (tests/browser/dashboard.mjs):
+/// a run started from the form appears in the list and finishes; its page shows the headline
+/// numbers, the report and the pair plot; search narrows the list. `BENCH_SCREENSHOT=PATH`
+/// keeps the screenshot (docs/dashboard.png is one).
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let dir = root().join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !dir.join("node_modules/playwright-core").is_dir()
+        || !std::path::Path::new(&chromium).exists()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: .ci/run installs chromium and tests/browser's playwright-core"
+        );
+        eprintln!(
+            "skipping: no Chromium or no tests/browser/node_modules (npm ci --prefix tests/browser)"
+        );
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let svc = Service::start(
+        &format!("sqlite://{}/catalog.db", d.path().display()),
+        T,
+        &[],
+    );
+    let shot = std::env::var("BENCH_SCREENSHOT")
+        .unwrap_or_else(|_| d.path().join("dashboard.png").display().to_string());
+    let o = Command::new("node")
+        .arg(dir.join("dashboard.mjs"))
+        .args([svc.url.as_str(), T.unwrap(), shot.as_str()])
+        .output()
+        .expect("node runs");
+    assert!(
+        o.status.success(),
+        "dashboard: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a screenshot"
+    );
+    // what the browser started is a run like any other
+    let (_, l) = svc.get("/benchmark?search=browser-run", T);
+    assert_eq!(l["total_record"], 1);
+    assert_eq!(l["benchmarks"][0]["tags"], json!(["smoke", "ui"]));
+}
