@@ -78,8 +78,12 @@ fn load_config(args: &Args) -> Result<Resolved, Failure> {
     })
 }
 
+/// When the process started (Unix ns): `client.start_at: +30s` counts from it.
+static PROCESS_START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
 /// Runs what the arguments ask for; returns the exit status.
 pub fn run(args: Args) -> Result<i32, Failure> {
+    PROCESS_START.get_or_init(bench_client::clock::unix_now_ns);
     if args.overrides.iter().any(|o| o == "help") {
         print!("{}", bench_config::help_text());
         return Ok(exit::OK);
@@ -454,6 +458,7 @@ fn run_client(ctx: &StageCtx<'_>) -> Result<bench_client::ClientOutcome, Failure
         base_url,
         quiet: ctx.quiet,
         stop: bench_client::StopHandle::new(),
+        process_start_unix_ns: PROCESS_START.get().copied(),
     };
     let res = ctx
         .signals
