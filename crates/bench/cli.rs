@@ -30,7 +30,9 @@ Examples:
   bench --stage analysis -o output/latest        analyse a run again
   bench --override help                          every config key, its type and default
   bench compare output/run-a output/run-b        one table across runs
-  bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table";
+  bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table
+  bench merge output/shards --out output/merged  the shards of a sharded run, as one run
+  bench k8s render config.yaml --shards 8 --out k8s/   Kubernetes manifests for a sharded run";
 
 /// Benchmark LLM inference servers under real traces and synthetic load.
 #[derive(Debug, Parser)]
@@ -202,5 +204,22 @@ pub enum Command {
         /// Also write the table as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+    },
+    /// The shards of a sharded run (client.shard) as one run directory: one requests.parquet
+    /// with a `shard` column, one manifest listing every shard's, then the normal analysis
+    /// (docs/KUBERNETES.md).
+    Merge {
+        /// Shard run directories, or directories holding them (one level down).
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<String>,
+        /// The merged run directory.
+        #[arg(long, value_name = "RUN_DIR")]
+        out: PathBuf,
+        /// Replace a run already in --out.
+        #[arg(long)]
+        force: bool,
+        /// Warn when the shards' clocks may be further apart than this (ms).
+        #[arg(long, default_value_t = 10.0, value_name = "MS")]
+        clock_bound_ms: f64,
     },
 }

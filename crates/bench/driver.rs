@@ -103,6 +103,22 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         };
         return crate::sweep::run(&sweep, &signals);
     }
+    if let Some(Command::Merge {
+        shards,
+        out,
+        force,
+        clock_bound_ms,
+    }) = &args.command
+    {
+        let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
+        let m = crate::merge::MergeArgs {
+            inputs: shards.clone(),
+            out: out.clone(),
+            force: *force,
+            clock_bound_ms: *clock_bound_ms,
+        };
+        return merge_and_analyse(&m, args.quiet, &signals);
+    }
     let mut resolved = load_config(&args)?;
     let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
     match &args.command {
@@ -116,7 +132,7 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             print!("{table}");
             return Ok(exit::OK);
         }
-        Some(Command::Sweep { .. }) | None => {}
+        Some(Command::Sweep { .. } | Command::Merge { .. }) | None => {}
     }
     if args.show_config {
         print!(
@@ -521,5 +537,59 @@ fn serve_sim(cfg: &Config, host: &str, port: u16, signals: &Signals) -> Result<i
     let _ = std::io::stdout().flush();
     let _ = stop.recv();
     h.shutdown();
+    Ok(exit::OK)
+}
+
+/// `bench merge`: the shards into one run directory, then its analysis.
+fn merge_and_analyse(m: &crate::merge::MergeArgs, quiet: bool, signals: &Signals) -> Result<i32, Failure> {
+    let merged = crate::merge::merge(m)?;
+    if let Some(w) = &merged.clock_warning {
+        tracing::warn!("merge: {w}");
+    }
+    let config: Config = serde_json::from_value(merged.tree.clone()).map_err(|e| {
+        Failure::new(
+            exit::BAD_INPUT,
+            format!("the shards' config (in their manifest.json) does not load: {e}"),
+        )
+    })?;
+    let shards = merged.record.stats["shards"].as_array().map_or(0, Vec::len);
+    tracing::info!(
+        "merge: {} shards, {} requests ({} ok, {} not sent{}) -> {}",
+        shards,
+        merged.by_status.total(),
+        merged.by_status.get(bench_types::RequestStatus::Ok),
+        merged.by_status.get(bench_types::RequestStatus::NotSent),
+        if merged.filled.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not recorded by their shard: {}",
+                merged
+                    .filled
+                    .iter()
+                    .map(|(s, k)| format!("shard {s}: {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        m.out.display()
+    );
+    let resolved = Resolved {
+        config,
+        tree: merged.tree,
+        explicit: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let ctx = StageCtx {
+        resolved: &resolved,
+        run_dir: &m.out,
+        quiet,
+        signals,
+        server: None,
+    };
+    let (_, out) = run_stage(&ctx, Stage::Analysis)?;
+    if out.stats.get("verdict").and_then(|v| v.as_str()) == Some("failed") {
+        return Ok(exit::RUN_FAILED);
+    }
     Ok(exit::OK)
 }
