@@ -541,7 +541,11 @@ fn serve_sim(cfg: &Config, host: &str, port: u16, signals: &Signals) -> Result<i
 }
 
 /// `bench merge`: the shards into one run directory, then its analysis.
-fn merge_and_analyse(m: &crate::merge::MergeArgs, quiet: bool, signals: &Signals) -> Result<i32, Failure> {
+fn merge_and_analyse(
+    m: &crate::merge::MergeArgs,
+    quiet: bool,
+    signals: &Signals,
+) -> Result<i32, Failure> {
     let merged = crate::merge::merge(m)?;
     if let Some(w) = &merged.clock_warning {
         tracing::warn!("merge: {w}");

@@ -126,8 +126,8 @@ fn read_shard(dir: &Path) -> Result<ShardIn, Failure> {
         )));
     };
     let wl = dir.join(files::WORKLOAD);
-    let (_, workload_sha) = manifest::sha256_file(&wl)
-        .map_err(|e| bad(format!("{}: {e}", wl.display())))?;
+    let (_, workload_sha) =
+        manifest::sha256_file(&wl).map_err(|e| bad(format!("{}: {e}", wl.display())))?;
     let finished = m.stage(Stage::Client).is_some();
     let path = dir.join(files::REQUESTS);
     let (rows, file) = if path.is_file() {
@@ -259,7 +259,11 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
         .unwrap_or(0);
 
     let out = &args.out;
-    if !args.force && manifest::read(out).map_err(|e| bad(e.to_string()))?.is_some() {
+    if !args.force
+        && manifest::read(out)
+            .map_err(|e| bad(e.to_string()))?
+            .is_some()
+    {
         return Err(bad(format!(
             "--out {}: holds a run already; give another directory, or --force to replace it",
             out.display()
@@ -310,7 +314,10 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
                 r.session_id = session;
                 r.turn = turn;
                 r.error = Some(if s.finished {
-                    format!("not sent: missing from the records of shard {} ({host})", s.index)
+                    format!(
+                        "not sent: missing from the records of shard {} ({host})",
+                        s.index
+                    )
                 } else {
                     format!(
                         "not sent: shard {} ({host}) ended before recording it (it never finished)",
@@ -427,7 +434,11 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
 
 /// requests.parquet's schema plus the `shard` column.
 pub fn merged_schema() -> Arc<Schema> {
-    let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new(SHARD_COLUMN, DataType::UInt32, false));
     Arc::new(Schema::new(fields))
 }

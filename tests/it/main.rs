@@ -10,5 +10,6 @@ mod pipeline;
 mod real_traces;
 mod serve;
 mod server;
+mod shards;
 mod snapshots_cli;
 mod sweep;

@@ -69,12 +69,19 @@ pub fn hostname() -> String {
 pub fn parse_chrony(csv: &str) -> Result<(f64, f64), String> {
     let f: Vec<&str> = csv.trim().split(',').collect();
     if f.len() < 14 {
-        return Err(format!("chronyc -c tracking: {} fields, expected 14", f.len()));
+        return Err(format!(
+            "chronyc -c tracking: {} fields, expected 14",
+            f.len()
+        ));
     }
     let num = |i: usize| {
-        f[i].trim()
-            .parse::<f64>()
-            .map_err(|_| format!("chronyc -c tracking: field {} `{}` is not a number", i + 1, f[i]))
+        f[i].trim().parse::<f64>().map_err(|_| {
+            format!(
+                "chronyc -c tracking: field {} `{}` is not a number",
+                i + 1,
+                f[i]
+            )
+        })
     };
     if f[13].trim() == "Not synchronised" {
         return Err("chrony is not synchronised".into());
@@ -144,7 +151,9 @@ async fn http_date(url: &str, headers: &[(String, String)]) -> Result<(f64, f64)
         }
         prev = cur;
     }
-    Err(format!("{url}: the Date header's second did not change in 2.5 s"))
+    Err(format!(
+        "{url}: the Date header's second did not change in 2.5 s"
+    ))
 }
 
 /// Measures this host's clock: chrony when it answers, else the `Date` header of `url`.
@@ -191,7 +200,10 @@ mod tests {
         assert!((off - 0.25).abs() < 1e-9, "{off}");
         assert!((unc - 2.5).abs() < 1e-9, "{unc}");
         let unsync = line.replace("Normal", "Not synchronised");
-        assert_eq!(parse_chrony(&unsync).unwrap_err(), "chrony is not synchronised");
+        assert_eq!(
+            parse_chrony(&unsync).unwrap_err(),
+            "chrony is not synchronised"
+        );
         assert!(parse_chrony("a,b").unwrap_err().contains("2 fields"));
         assert_eq!(
             parse_http_date("Mon, 07 Dec 2026 03:00:00 GMT"),

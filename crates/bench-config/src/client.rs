@@ -187,7 +187,11 @@ impl StartAt {
                 "s" => 1.0,
                 "m" => 60.0,
                 "h" => 3600.0,
-                _ => return Err(format!("`{s}`: a relative start is `+N` with a unit ms, s, m or h (like `+30s`)")),
+                _ => {
+                    return Err(format!(
+                        "`{s}`: a relative start is `+N` with a unit ms, s, m or h (like `+30s`)"
+                    ));
+                }
             };
             let n: f64 = num
                 .parse()
@@ -466,19 +470,37 @@ mod tests {
     fn shard_and_start_at_are_checked_with_their_keys() {
         use super::{LateStart, Shard, StartAt};
         use std::time::Duration;
-        assert_eq!(StartAt::parse("+30s"), Ok(StartAt::After(Duration::from_secs(30))));
-        assert_eq!(StartAt::parse("+250ms"), Ok(StartAt::After(Duration::from_millis(250))));
-        assert_eq!(StartAt::parse("+2m"), Ok(StartAt::After(Duration::from_secs(120))));
+        assert_eq!(
+            StartAt::parse("+30s"),
+            Ok(StartAt::After(Duration::from_secs(30)))
+        );
+        assert_eq!(
+            StartAt::parse("+250ms"),
+            Ok(StartAt::After(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            StartAt::parse("+2m"),
+            Ok(StartAt::After(Duration::from_secs(120)))
+        );
         let at = StartAt::parse("2026-12-07T03:00:00Z").unwrap();
         assert_eq!(at.unix_ns(0), 1_796_612_400_000_000_000);
-        assert_eq!(StartAt::After(Duration::from_secs(2)).unix_ns(5), 2_000_000_005);
+        assert_eq!(
+            StartAt::After(Duration::from_secs(2)).unix_ns(5),
+            2_000_000_005
+        );
         let p = problems(|c| {
             c.client.shard = Some(Shard { index: 3, count: 3 });
             c.client.start_at = Some("+30x".into());
         });
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].starts_with("client.shard.index: 3 must be below client.shard.count (3)"), "{p:?}");
-        assert!(p[1].starts_with("client.start_at: `+30x`: a relative start"), "{p:?}");
+        assert!(
+            p[0].starts_with("client.shard.index: 3 must be below client.shard.count (3)"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("client.start_at: `+30x`: a relative start"),
+            "{p:?}"
+        );
         let p = problems(|c| c.client.start_at = Some("tomorrow".into()));
         assert!(p[0].contains("not an RFC 3339 UTC time"), "{p:?}");
         let p = problems(|c| c.client.shard = Some(Shard { index: 0, count: 0 }));
@@ -504,7 +526,10 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(e.contains("client.shard.cuont") && e.contains("count"), "{e}");
+        assert!(
+            e.contains("client.shard.cuont") && e.contains("count"),
+            "{e}"
+        );
     }
 
     #[test]

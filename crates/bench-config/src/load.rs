@@ -303,9 +303,10 @@ fn job_completion_index(tree: &mut serde_json::Value, overrides: &[String], erro
     let Ok(v) = std::env::var(VAR) else {
         return;
     };
-    let overridden = overrides
-        .iter()
-        .any(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == "client.shard.index"));
+    let overridden = overrides.iter().any(|o| {
+        o.split_once('=')
+            .is_some_and(|(k, _)| k.trim() == "client.shard.index")
+    });
     let Some(shard) = tree
         .get_mut("client")
         .and_then(|c| c.get_mut("shard"))
