@@ -222,4 +222,48 @@ pub enum Command {
         #[arg(long, default_value_t = 10.0, value_name = "MS")]
         clock_bound_ms: f64,
     },
+    /// Kubernetes manifests for sharded runs (docs/KUBERNETES.md).
+    K8s {
+        #[command(subcommand)]
+        command: K8sCommand,
+    },
+}
+
+/// `bench k8s` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Write plain manifests into DIR: a ConfigMap (config and workload), an Indexed Job of
+    /// shards, a merge Job and run.sh; for an experiment, every run's and an Argo Workflow
+    /// running them in sequence.
+    Render {
+        /// A run config (YAML) or an experiment file (with `axes`).
+        input: PathBuf,
+        /// Directory for the manifests.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Shards (pods) per run.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        shards: u32,
+        /// The bench image (built from the Dockerfile).
+        #[arg(long, default_value = "bench:latest")]
+        image: String,
+        /// Namespace of every object.
+        #[arg(long, default_value = "default", value_name = "NS")]
+        namespace: String,
+        /// Results to object storage (s3://bucket/prefix) instead of a shared volume.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
+        /// The shards' shared start, RFC 3339 UTC (default: ten minutes from now).
+        #[arg(long, value_name = "TIME")]
+        start_at: Option<String>,
+        /// CPU of a shard pod (request and limit).
+        #[arg(long, default_value = "2")]
+        cpu: String,
+        /// Memory of a shard pod (request and limit).
+        #[arg(long, default_value = "4Gi")]
+        memory: String,
+        /// Image of the init container that waits for the endpoint (needs sh and curl).
+        #[arg(long, default_value = "curlimages/curl:8.11.1")]
+        wait_image: String,
+    },
 }

@@ -8,7 +8,7 @@ use bench_types::manifest::{self, Stage, StageRecord, StageUpdate};
 use bench_types::stage::exit;
 use bench_types::{StageError, StageOutput};
 
-use crate::cli::{Args, Command, StageArg};
+use crate::cli::{Args, Command, K8sCommand, StageArg};
 use crate::signals::Signals;
 
 /// A failure that ends the process with `code`.
@@ -119,6 +119,36 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         };
         return merge_and_analyse(&m, args.quiet, &signals);
     }
+    if let Some(Command::K8s {
+        command:
+            K8sCommand::Render {
+                input,
+                out,
+                shards,
+                image,
+                namespace,
+                storage,
+                start_at,
+                cpu,
+                memory,
+                wait_image,
+            },
+    }) = &args.command
+    {
+        return crate::k8s::run(&crate::k8s::RenderArgs {
+            input: input.clone(),
+            out: out.clone(),
+            shards: *shards,
+            image: image.clone(),
+            namespace: namespace.clone(),
+            storage: storage.clone(),
+            start_at: start_at.clone(),
+            cpu: cpu.clone(),
+            memory: memory.clone(),
+            wait_image: wait_image.clone(),
+            overrides: args.overrides.clone(),
+        });
+    }
     let mut resolved = load_config(&args)?;
     let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
     match &args.command {
@@ -132,7 +162,7 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             print!("{table}");
             return Ok(exit::OK);
         }
-        Some(Command::Sweep { .. } | Command::Merge { .. }) | None => {}
+        Some(Command::Sweep { .. } | Command::Merge { .. } | Command::K8s { .. }) | None => {}
     }
     if args.show_config {
         print!(

@@ -2,6 +2,7 @@
 
 mod cli;
 mod driver;
+mod k8s;
 mod merge;
 mod signals;
 mod sweep;

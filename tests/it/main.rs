@@ -6,6 +6,7 @@
 mod cli;
 mod common;
 mod interrupt;
+mod k8s;
 mod pipeline;
 mod real_traces;
 mod serve;

@@ -126,7 +126,10 @@ fn shards_merge_into_the_single_process_run_and_a_dead_shard_is_named() {
         assert_eq!(p["index"], i as u64);
         let k = p["rows"].as_u64().unwrap();
         let even = n as f64 / f64::from(SHARDS);
-        assert!((k as f64 - even).abs() <= 0.15 * even, "shard {i}: {k} of {n} rows");
+        assert!(
+            (k as f64 - even).abs() <= 0.15 * even,
+            "shard {i}: {k} of {n} rows"
+        );
         total += k;
         assert_eq!(
             p["manifest"]["config"]["client"]["shard"]["index"],
