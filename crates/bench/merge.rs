@@ -92,7 +92,7 @@ struct ShardIn {
     workload_sha: String,
     /// The client stage finished (its record is in the manifest).
     finished: bool,
-    rows: Vec<RequestRecord>,
+    /// Its requests.parquet's metadata, once read.
     file: FileMeta,
 }
 
@@ -130,17 +130,12 @@ fn read_shard(dir: &Path) -> Result<ShardIn, Failure> {
         manifest::sha256_file(&wl).map_err(|e| bad(format!("{}: {e}", wl.display())))?;
     let finished = m.stage(Stage::Client).is_some();
     let path = dir.join(files::REQUESTS);
-    let (rows, file) = if path.is_file() {
-        let (rows, kv) = read_rows(&path).map_err(|e| bad(e.to_string()))?;
-        (rows, FileMeta::parse(&kv))
-    } else if finished {
+    if finished && !path.is_file() {
         return Err(bad(format!(
             "{}: missing, though its manifest says the client finished",
             path.display()
         )));
-    } else {
-        (Vec::new(), FileMeta::default())
-    };
+    }
     Ok(ShardIn {
         dir: dir.to_path_buf(),
         index: index as u32,
@@ -148,9 +143,35 @@ fn read_shard(dir: &Path) -> Result<ShardIn, Failure> {
         manifest: m,
         workload_sha,
         finished,
-        rows,
-        file,
+        file: FileMeta::default(),
     })
+}
+
+/// The `bench.*` metadata of a requests.parquet (its footer only), when readable.
+fn file_meta(path: &Path) -> Option<FileMeta> {
+    use parquet::file::reader::FileReader;
+    let f = std::fs::File::open(path).ok()?;
+    let r = parquet::file::reader::SerializedFileReader::new(f).ok()?;
+    let kv: Vec<(String, String)> = r
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+        .collect();
+    Some(FileMeta::parse(&kv))
+}
+
+/// A shard's rows (none when it died before its first flush), read when its turn comes: one
+/// shard's rows in memory at a time.
+fn read_records(s: &mut ShardIn) -> Result<Vec<RequestRecord>, Failure> {
+    let path = s.dir.join(files::REQUESTS);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let (rows, kv) = read_rows(&path).map_err(|e| bad(e.to_string()))?;
+    s.file = FileMeta::parse(&kv);
+    Ok(rows)
 }
 
 /// Refuses inputs that are not the shards of one workload, each index once.
@@ -251,10 +272,14 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
     }
     let n = sched.len() as u64;
 
-    // one anchor: the shared start (every shard's anchor when they agree)
+    // one anchor: the shared start (every shard's when they agree; a shard that died before
+    // its first flush has none)
     let anchor = shards
         .iter()
-        .filter_map(|s| s.file.anchor_unix_ns)
+        .filter_map(|s| {
+            let path = s.dir.join(files::REQUESTS);
+            file_meta(&path).and_then(|m| m.anchor_unix_ns)
+        })
         .min()
         .unwrap_or(0);
 
@@ -286,7 +311,8 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
     };
     let mut shard_entries = Vec::new();
     for s in &mut shards {
-        for r in s.rows.iter().filter(|r| !r.warmup) {
+        let mut rows = read_records(s)?;
+        for r in rows.iter().filter(|r| !r.warmup) {
             let id = r.request_id as usize;
             if id >= owner.len() || owner[id] != s.index {
                 return Err(bad(format!(
@@ -341,7 +367,6 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
             Some(a) => anchor - a,
             None => 0,
         };
-        let mut rows = std::mem::take(&mut s.rows);
         // the filled rows' schedule is already on the shared anchor
         for r in &mut missing {
             r.scheduled_ns += shift;
