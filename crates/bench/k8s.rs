@@ -521,12 +521,12 @@ fn workflow(a: &RenderArgs, exp: &str, runs: &[Run], shards: &[Value], merges: &
             "inputs": {"parameters": [{"name": "start"}]},
             "resource": {
                 "action": "create",
-                // every index ended, in success or failure; the merge names a dead shard
+                // every shard succeeded; a failed one stops the workflow at this run (its
+                // merge Job, applied by hand once the others end, names it)
                 "successCondition": format!("status.succeeded == {}", a.shards),
                 "failureCondition": "status.failed > 0",
                 "manifest": serde_yaml::to_string(s).expect("yaml"),
             },
-            "continueOn": {"failed": true},
         }));
         templates.push(json!({
             "name": format!("{}-merge", r.name),
