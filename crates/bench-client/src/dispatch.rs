@@ -139,7 +139,7 @@ pub async fn run(l: Launch) -> Ran {
             };
             if ahead < 0 {
                 tracing::warn!(
-                    "client: ready {:.3} s after client.start_at (client.late_start: allow): the requests already due are sent at once",
+                    "client: ready {:.3} s after client.start_at: the shared anchor is kept, the requests already due are sent at once (their lateness shows as dispatch lag)",
                     -ahead as f64 / 1e9
                 );
             } else if ahead > 1_000_000_000 {
