@@ -585,3 +585,16 @@ pub fn run(a: &RenderArgs) -> Result<i32, Failure> {
     }
     Ok(exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::k8s_name;
+
+    #[test]
+    fn object_names_are_rfc_1123_labels() {
+        assert_eq!(k8s_name("Llama 3.1 / 70B__run", 40), "llama-3-1-70b-run");
+        assert_eq!(k8s_name("--", 40), "bench");
+        assert_eq!(k8s_name("a-very-long-name-that-goes-on", 10), "a-very-lon");
+        assert_eq!(k8s_name("abcdefghi-jkl", 10), "abcdefghi");
+    }
+}

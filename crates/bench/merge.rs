@@ -420,6 +420,7 @@ pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
     if let Some(c) = tree.get_mut("client").and_then(|c| c.as_object_mut()) {
         c.insert("shard".into(), serde_json::Value::Null);
     }
+    tree["run_dir"] = out.display().to_string().into();
     let mut stats: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     stats.insert("requests".into(), n.into());
     for (st, k) in by_status.iter() {
@@ -504,4 +505,86 @@ fn clock_warning(shards: &[ShardIn], bound_ms: f64) -> Option<String> {
              (rates over windows shorter than that are unreliable); each request's latencies are timed on one host and are unaffected"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(index: u32, clock: serde_json::Value) -> ShardIn {
+        let mut stats = BTreeMap::new();
+        stats.insert("clock".to_string(), clock);
+        ShardIn {
+            dir: PathBuf::from(format!("s{index}")),
+            index,
+            count: 3,
+            manifest: Manifest {
+                tool_version: String::new(),
+                seed: 0,
+                config: serde_json::Value::Null,
+                inputs: BTreeMap::new(),
+                stages: vec![StageRecord {
+                    stage: Stage::Client,
+                    started_at: String::new(),
+                    seconds: 0.0,
+                    outputs: vec![],
+                    stats,
+                    config: serde_json::Value::Null,
+                }],
+                host: BTreeMap::new(),
+            },
+            workload_sha: String::new(),
+            finished: true,
+            file: FileMeta::default(),
+        }
+    }
+
+    fn clock(offset: f64, unc: f64) -> serde_json::Value {
+        serde_json::json!({"host": "h", "source": "chrony", "offset_ms": offset, "uncertainty_ms": unc})
+    }
+
+    #[test]
+    fn clock_offsets_beyond_the_bound_are_a_warning_saying_what_they_allow() {
+        let near = [shard(0, clock(0.5, 1.0)), shard(1, clock(-2.0, 1.0))];
+        assert_eq!(clock_warning(&near, 10.0), None, "4.5 ms apart at most");
+        let far = [
+            shard(0, clock(0.5, 1.0)),
+            shard(1, clock(12.0, 0.5)),
+            shard(2, clock(-1.0, 0.2)),
+        ];
+        let w = clock_warning(&far, 10.0).unwrap();
+        assert!(
+            w.starts_with("the shards' clocks may be up to 15.0 ms apart (offsets -1.0 to +12.0 ms, each +/- 1.0 ms), more than 10 ms"),
+            "{w}"
+        );
+        assert!(
+            w.contains("latencies are timed on one host and are unaffected"),
+            "{w}"
+        );
+        let unknown = [
+            shard(0, clock(0.0, 1.0)),
+            shard(1, serde_json::json!({"source": "none"})),
+        ];
+        assert!(
+            clock_warning(&unknown, 10.0)
+                .unwrap()
+                .starts_with("clock offset unknown for shard(s) 1"),
+        );
+    }
+
+    #[test]
+    fn object_store_inputs_wait_for_storage_support() {
+        let e = shard_inputs(&["s3://bucket/run/shards".into()])
+            .err()
+            .unwrap();
+        assert_eq!(e.code, exit::BAD_INPUT);
+        assert!(
+            e.message
+                .contains("object-store inputs need storage.url support"),
+            "{}",
+            e.message
+        );
+        let e = shard_inputs(&["/nonexistent/shards".into()]).err().unwrap();
+        assert_eq!(e.message, "/nonexistent/shards: no such directory");
+    }
 }
