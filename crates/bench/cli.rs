@@ -30,7 +30,9 @@ Examples:
   bench --stage analysis -o output/latest        analyse a run again
   bench --override help                          every config key, its type and default
   bench compare output/run-a output/run-b        one table across runs
-  bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table";
+  bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table
+  bench merge output/shards --out output/merged  the shards of a sharded run, as one run
+  bench k8s render config.yaml --shards 8 --out k8s/   Kubernetes manifests for a sharded run";
 
 /// Benchmark LLM inference servers under real traces and synthetic load.
 #[derive(Debug, Parser)]
@@ -220,6 +222,67 @@ pub enum Command {
         /// Also write the table as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+    },
+    /// The shards of a sharded run (client.shard) as one run directory: one requests.parquet
+    /// with a `shard` column, one manifest listing every shard's, then the normal analysis
+    /// (docs/KUBERNETES.md).
+    Merge {
+        /// Shard run directories, or directories holding them (one level down).
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<String>,
+        /// The merged run directory.
+        #[arg(long, value_name = "RUN_DIR")]
+        out: PathBuf,
+        /// Replace a run already in --out.
+        #[arg(long)]
+        force: bool,
+        /// Warn when the shards' clocks may be further apart than this (ms).
+        #[arg(long, default_value_t = 10.0, value_name = "MS")]
+        clock_bound_ms: f64,
+    },
+    /// Kubernetes manifests for sharded runs (docs/KUBERNETES.md).
+    K8s {
+        #[command(subcommand)]
+        command: K8sCommand,
+    },
+}
+
+/// `bench k8s` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Write plain manifests into DIR: a ConfigMap (config and workload), an Indexed Job of
+    /// shards, a merge Job and run.sh; for an experiment, every run's and an Argo Workflow
+    /// running them in sequence.
+    Render {
+        /// A run config (YAML) or an experiment file (with `axes`).
+        input: PathBuf,
+        /// Directory for the manifests.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Shards (pods) per run.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        shards: u32,
+        /// The bench image (built from the Dockerfile).
+        #[arg(long, default_value = "bench:latest")]
+        image: String,
+        /// Namespace of every object.
+        #[arg(long, default_value = "default", value_name = "NS")]
+        namespace: String,
+        /// Results to object storage (s3://bucket/prefix) instead of a shared volume.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
+        /// The shards' shared start, RFC 3339 UTC (default: ten minutes from now).
+        #[arg(long, value_name = "TIME")]
+        start_at: Option<String>,
+        /// CPU of a shard pod (request and limit).
+        #[arg(long, default_value = "2")]
+        cpu: String,
+        /// Memory of a shard pod (request and limit).
+        #[arg(long, default_value = "4Gi")]
+        memory: String,
+        /// Image of the init container that waits for the endpoint (needs sh and curl).
+        #[arg(long, default_value = "curlimages/curl:8.11.1")]
+        wait_image: String,
     },
 }
 

@@ -8,7 +8,7 @@ use bench_types::manifest::{self, Stage, StageRecord, StageUpdate};
 use bench_types::stage::exit;
 use bench_types::{StageError, StageOutput};
 
-use crate::cli::{Args, Command, StageArg};
+use crate::cli::{Args, Command, K8sCommand, StageArg};
 use crate::signals::Signals;
 
 /// A failure that ends the process with `code`.
@@ -100,8 +100,12 @@ fn config_files(args: &Args) -> Vec<PathBuf> {
     }
 }
 
+/// When the process started (Unix ns): `client.start_at: +30s` counts from it.
+static PROCESS_START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
 /// Runs what the arguments ask for; returns the exit status.
 pub fn run(args: Args) -> Result<i32, Failure> {
+    PROCESS_START.get_or_init(bench_client::clock::unix_now_ns);
     if args.overrides.iter().any(|o| o == "help") {
         print!("{}", bench_config::help_text());
         return Ok(exit::OK);
@@ -121,6 +125,52 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         };
         return crate::sweep::run(&sweep, &signals);
     }
+    if let Some(Command::Merge {
+        shards,
+        out,
+        force,
+        clock_bound_ms,
+    }) = &args.command
+    {
+        let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
+        let m = crate::merge::MergeArgs {
+            inputs: shards.clone(),
+            out: out.clone(),
+            force: *force,
+            clock_bound_ms: *clock_bound_ms,
+        };
+        return merge_and_analyse(&m, args.quiet, &signals);
+    }
+    if let Some(Command::K8s {
+        command:
+            K8sCommand::Render {
+                input,
+                out,
+                shards,
+                image,
+                namespace,
+                storage,
+                start_at,
+                cpu,
+                memory,
+                wait_image,
+            },
+    }) = &args.command
+    {
+        return crate::k8s::run(&crate::k8s::RenderArgs {
+            input: input.clone(),
+            out: out.clone(),
+            shards: *shards,
+            image: image.clone(),
+            namespace: namespace.clone(),
+            storage: storage.clone(),
+            start_at: start_at.clone(),
+            cpu: cpu.clone(),
+            memory: memory.clone(),
+            wait_image: wait_image.clone(),
+            overrides: args.overrides.clone(),
+        });
+    }
     let mut resolved = load_config(&args)?;
     let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
     match &args.command {
@@ -138,7 +188,7 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         Some(Command::Serve { .. }) => {
             return crate::serve::run(resolved, &signals, config_files(&args), &args.overrides);
         }
-        Some(Command::Sweep { .. }) | None => {}
+        Some(Command::Sweep { .. } | Command::Merge { .. } | Command::K8s { .. }) | None => {}
     }
     if args.show_config {
         print!(
@@ -169,18 +219,25 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         identity,
     };
     let outcome = run_stages(&ctx, &stages);
-    use bench_catalog::Status;
-    match &outcome {
-        Ok(code) if *code == exit::OK => registration.finish(Status::Success, None, &run_dir),
-        Ok(code) if *code == exit::RUN_FAILED => registration.finish(
-            Status::Failed,
-            Some("thresholds or verdict failed"),
-            &run_dir,
-        ),
-        Ok(_) => registration.finish(Status::Interrupted, Some("interrupted"), &run_dir),
-        Err(f) => registration.finish(Status::Failed, Some(&f.message), &run_dir),
-    }
+    finish_registration(&registration, &outcome, &run_dir);
     outcome
+}
+
+/// The catalog entry's end, from the run's exit status.
+fn finish_registration(
+    registration: &crate::catalog::Registration,
+    outcome: &Result<i32, Failure>,
+    run_dir: &Path,
+) {
+    use bench_catalog::Status;
+    match outcome {
+        Ok(code) if *code == exit::OK => registration.finish(Status::Success, None, run_dir),
+        Ok(code) if *code == exit::RUN_FAILED => {
+            registration.finish(Status::Failed, Some("thresholds or verdict failed"), run_dir)
+        }
+        Ok(_) => registration.finish(Status::Interrupted, Some("interrupted"), run_dir),
+        Err(f) => registration.finish(Status::Failed, Some(&f.message), run_dir),
+    }
 }
 
 /// The run's identity: the id its directory already has (a later stage of the same run), else
@@ -541,6 +598,7 @@ fn run_client(ctx: &StageCtx<'_>) -> Result<bench_client::ClientOutcome, Failure
         base_url,
         quiet: ctx.quiet,
         stop: bench_client::StopHandle::new(),
+        process_start_unix_ns: PROCESS_START.get().copied(),
     };
     let res = ctx
         .signals
@@ -604,4 +662,72 @@ fn serve_sim(cfg: &Config, host: &str, port: u16, signals: &Signals) -> Result<i
     let _ = stop.recv();
     h.shutdown();
     Ok(exit::OK)
+}
+
+/// `bench merge`: the shards into one run directory, then its analysis.
+fn merge_and_analyse(
+    m: &crate::merge::MergeArgs,
+    quiet: bool,
+    signals: &Signals,
+) -> Result<i32, Failure> {
+    let merged = crate::merge::merge(m)?;
+    if let Some(w) = &merged.clock_warning {
+        tracing::warn!("merge: {w}");
+    }
+    let config: Config = serde_json::from_value(merged.tree.clone()).map_err(|e| {
+        Failure::new(
+            exit::BAD_INPUT,
+            format!("the shards' config (in their manifest.json) does not load: {e}"),
+        )
+    })?;
+    let shards = merged.record.stats["shards"].as_array().map_or(0, Vec::len);
+    tracing::info!(
+        "merge: {} shards, {} requests ({} ok, {} not sent{}) -> {}",
+        shards,
+        merged.by_status.total(),
+        merged.by_status.get(bench_types::RequestStatus::Ok),
+        merged.by_status.get(bench_types::RequestStatus::NotSent),
+        if merged.filled.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not recorded by their shard: {}",
+                merged
+                    .filled
+                    .iter()
+                    .map(|(s, k)| format!("shard {s}: {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        m.out.display()
+    );
+    let resolved = Resolved {
+        config,
+        tree: merged.tree,
+        explicit: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let identity = identity(&resolved, &m.out)?;
+    let registration = crate::catalog::Registration::start(
+        &resolved.config,
+        crate::catalog::run_entry(&resolved.config, &identity.id, &m.out),
+    );
+    let ctx = StageCtx {
+        resolved: &resolved,
+        run_dir: &m.out,
+        quiet,
+        signals,
+        server: None,
+        identity,
+    };
+    let outcome = run_stage(&ctx, Stage::Analysis).map(|(_, out)| {
+        if out.stats.get("verdict").and_then(|v| v.as_str()) == Some("failed") {
+            exit::RUN_FAILED
+        } else {
+            exit::OK
+        }
+    });
+    finish_registration(&registration, &outcome, &m.out);
+    outcome
 }

@@ -3,6 +3,8 @@
 mod catalog;
 mod cli;
 mod driver;
+mod k8s;
+mod merge;
 mod runs;
 mod serve;
 mod signals;

@@ -5,10 +5,10 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
-struct Sim(std::process::Child, String);
+pub(crate) struct Sim(std::process::Child, pub(crate) String);
 
 impl Sim {
-    fn start() -> Sim {
+    pub(crate) fn start() -> Sim {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
             .current_dir(root())
             .args(["sim", "--port", "0"])

@@ -45,6 +45,8 @@ pub struct Launch {
     pub grace: Duration,
     /// Progress display.
     pub display: Display,
+    /// The shared start (`client.start_at`), Unix ns: the anchor is this instant.
+    pub start_unix_ns: Option<i64>,
 }
 
 /// What the async part reports.
@@ -78,6 +80,7 @@ pub async fn run(l: Launch) -> Ran {
         duration_limit,
         grace,
         display,
+        start_unix_ns,
     } = l;
     let done = Arc::new(Notify::new());
     let flags = Arc::new((AtomicBool::new(false), AtomicBool::new(false)));
@@ -118,12 +121,36 @@ pub async fn run(l: Launch) -> Ran {
         );
     }
 
-    // The anchor: monotonic and wall clock read back to back.
-    let anchor = Instant::now();
-    let unix_ns = SystemTime::now()
+    // The anchor: monotonic and wall clock read back to back; with a shared start, the
+    // monotonic instant of that wall-clock time.
+    let now = Instant::now();
+    let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
+    let (anchor, unix_ns) = match start_unix_ns {
+        None => (now, now_unix),
+        Some(start) => {
+            let ahead = start - now_unix;
+            let at = if ahead >= 0 {
+                now.checked_add(Duration::from_nanos(ahead as u64))
+            } else {
+                now.checked_sub(Duration::from_nanos(ahead.unsigned_abs()))
+            };
+            if ahead < 0 {
+                tracing::warn!(
+                    "client: ready {:.3} s after client.start_at: the shared anchor is kept, the requests already due are sent at once (their lateness shows as dispatch lag)",
+                    -ahead as f64 / 1e9
+                );
+            } else if ahead > 1_000_000_000 {
+                tracing::info!(
+                    "client: waiting {:.1} s for client.start_at",
+                    ahead as f64 / 1e9
+                );
+            }
+            (at.unwrap_or(now), start)
+        }
+    };
     let anchor_offset_ns = ctx.ns(anchor);
     let _ = ctx.writer.send(Msg::Anchor {
         offset_ns: anchor_offset_ns,
@@ -133,6 +160,16 @@ pub async fn run(l: Launch) -> Ran {
         let _ = limit_at.set(anchor + d);
     }
 
+    if Instant::now() < anchor
+        && let Ok(mut timer) = PreciseTimer::new()
+    {
+        // closed loops start at the anchor too (open loops would wait for each request anyway)
+        tokio::select! {
+            biased;
+            _ = ctx.reached(Phase::Draining) => {}
+            _ = timer.sleep_until(anchor) => {}
+        }
+    }
     let mut set = JoinSet::new();
     match ctx.plan.mode {
         Mode::OpenLoop => open_loop(&ctx, anchor, &mut units, &mut set).await,
@@ -236,7 +273,7 @@ async fn controller(c: Controller) {
 }
 
 async fn run_warmup(ctx: &Arc<Ctx>, warmup: Vec<(u32, Payload)>) {
-    let n = ctx.plan.len() as u64;
+    let n = ctx.plan.workload_total;
     let mut set = JoinSet::new();
     for (k, (idx, payload)) in warmup.into_iter().enumerate() {
         let ctx = ctx.clone();

@@ -64,7 +64,11 @@ impl std::fmt::Debug for Ctx {
 impl Ctx {
     /// ns from the base instant.
     pub fn ns(&self, at: Instant) -> i64 {
-        at.saturating_duration_since(self.base).as_nanos() as i64
+        // signed: a late shard's anchor (the shared start) may precede the base
+        match at.checked_duration_since(self.base) {
+            Some(d) => d.as_nanos() as i64,
+            None => -(self.base.duration_since(at).as_nanos() as i64),
+        }
     }
 
     /// The current phase.

@@ -10,6 +10,7 @@
 //! moves a stream between cores mid-measurement, and it is what one core can do anyway when
 //! the client is pinned.
 
+pub mod clock;
 mod dispatch;
 mod exec;
 pub mod http;
@@ -78,6 +79,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Stops the run from another thread (the binary's signal listener calls it on Ctrl-C).
     pub stop: StopHandle,
+    /// When the process started (Unix ns): `client.start_at: +30s` counts from it (now, when
+    /// not given).
+    pub process_start_unix_ns: Option<i64>,
 }
 
 /// What the client run ended with.

@@ -52,6 +52,9 @@ pub struct Plan {
     pub blocks: Option<BlockSpec>,
     /// Items copied as warmup requests, in order.
     pub warmup: Vec<u32>,
+    /// Requests in the whole workload file (more than [`Plan::len`] on a shard): warmup
+    /// copies take ids from here on.
+    pub workload_total: u64,
 }
 
 impl Plan {
@@ -94,18 +97,30 @@ pub fn build(
         }
     };
     let blocks = header.and_then(|h| h.prompt_blocks);
+    let workload_total = wl.num_requests() as u64;
+    // a shard keeps its part; ids stay the workload's, so the shards' rows merge by id
+    let owner = c
+        .shard
+        .map(|s| (s.index, bench_types::shard::assign(&wl, s.count)));
     let mut items = Vec::with_capacity(wl.num_requests());
     let mut missing_images = Vec::new();
+    let mut id = 0u64;
     for (line, e) in wl.entries.into_iter().enumerate() {
         let scheduled_ns = (e.timestamp * c.time_scale * 1e6).round() as i64;
         for r in e.requests {
+            id += 1;
+            if let Some((me, owner)) = &owner
+                && owner[id as usize - 1] != *me
+            {
+                continue;
+            }
             let image = match &r.image_path {
                 Some(p) => {
                     if c.api != Api::OpenaiChat {
                         return Err(format!(
                             "{}: request {} has an image_path; images need client.api openai-chat",
                             wl_path.display(),
-                            items.len()
+                            id - 1
                         ));
                     }
                     let resolved = resolve_image(p, wl_path, run_dir);
@@ -117,7 +132,7 @@ pub fn build(
                 None => None,
             };
             items.push(Item {
-                id: items.len() as u64,
+                id: id - 1,
                 scheduled_ns,
                 session: r.session_id,
                 turn: r.turn,
@@ -194,6 +209,7 @@ pub fn build(
         mode,
         blocks,
         warmup,
+        workload_total,
     })
 }
 

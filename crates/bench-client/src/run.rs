@@ -40,6 +40,8 @@ pub struct RunSpec {
     native: bool,
     /// The server's /metrics, when scraped.
     scrape: Option<crate::scrape::ScrapeConfig>,
+    /// The base URL sent to.
+    base_url: String,
 }
 
 pub(crate) fn api_name(api: Api) -> &'static str {
@@ -110,6 +112,17 @@ impl RunSpec {
         })
         .to_string();
         let plan = plan::build(wl, c, &workload_path, run_dir).map_err(ClientError::Input)?;
+        if let Some(s) = c.shard
+            && plan.is_empty()
+        {
+            return Err(ClientError::Input(format!(
+                "client.shard: shard {} of {} has no requests: {} holds fewer sessions and \
+                 requests than shards; use fewer shards",
+                s.index,
+                s.count,
+                workload_path.display()
+            )));
+        }
         let tokenizer = Tokenizer::open(&cfg.tokenizer)
             .map_err(|e| ClientError::Input(format!("tokenizer: {e}")))?;
         let materializer = Materializer::new(plan.blocks.as_ref())
@@ -158,6 +171,7 @@ impl RunSpec {
             request,
             native,
             scrape,
+            base_url: base_url.to_string(),
         })
     }
 
@@ -184,6 +198,7 @@ impl RunSpec {
                 }
             })
             .map_err(|e| ClientError::Other(format!("client.endpoint: {e}")))?;
+        let start_unix_ns = self.shared_start(&rt, opts)?;
         let builder = BodyBuilder::new(c);
         let mut mat = self.materializer;
         let warmup: Vec<(u32, Payload)> = self
@@ -267,6 +282,7 @@ impl RunSpec {
                 duration_limit: c.duration_limit_s.map(Duration::from_secs_f64),
                 grace: Duration::from_secs_f64(c.grace_s),
                 display,
+                start_unix_ns: start_unix_ns.as_ref().map(|s| s.0),
             })
             .await;
             let times = crate::thread_cpu_times()
@@ -291,6 +307,19 @@ impl RunSpec {
             aibrix_path.is_some(),
             inputs,
         )?;
+        if let Some(s) = c.shard {
+            o.output.stat(
+                "shard",
+                serde_json::json!({"index": s.index, "count": s.count}),
+            );
+        }
+        if let Some((start, clock)) = start_unix_ns {
+            o.output.stat("start_at_unix_ns", start);
+            o.output.stat(
+                "clock",
+                serde_json::to_value(&clock).unwrap_or(serde_json::Value::Null),
+            );
+        }
         if let Some(s) = scraped {
             if s.rows > 0 {
                 o.output
@@ -312,6 +341,48 @@ impl RunSpec {
             );
         }
         Ok(o)
+    }
+}
+
+impl RunSpec {
+    /// A shared start (`client.start_at`, or any sharded run): the start as Unix ns, and where
+    /// this host's clock stands. A client ready after the start refuses unless
+    /// `client.late_start: allow`.
+    fn shared_start(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        opts: &RunOptions,
+    ) -> Result<Option<(i64, crate::clock::ClockReport)>, ClientError> {
+        let c = &self.client;
+        if c.shard.is_none() && c.start_at.is_none() {
+            return Ok(None);
+        }
+        let url = format!("{}/v1/models", crate::preflight::root_url(&self.base_url));
+        let clock = rt.block_on(crate::clock::measure(&url, &self.request.headers));
+        match (clock.offset_ms, clock.uncertainty_ms) {
+            (Some(o), Some(u)) => tracing::info!(
+                "client: clock of {} is {o:+.3} ms off its reference (+/- {u:.3} ms; {})",
+                clock.host,
+                clock.source
+            ),
+            _ => tracing::warn!("client: clock offset unknown: {}", clock.detail),
+        }
+        let now = crate::clock::unix_now_ns();
+        let Some(spec) = &c.start_at else {
+            return Ok(Some((now, clock)));
+        };
+        let start = bench_config::client::StartAt::parse(spec)
+            .map_err(|e| ClientError::Input(format!("client.start_at: {e}")))?
+            .unix_ns(opts.process_start_unix_ns.unwrap_or(now));
+        if now > start && c.late_start == bench_config::client::LateStart::Refuse {
+            return Err(ClientError::Input(format!(
+                "client.start_at: this client is ready {:.3} s after the shared start {spec} \
+                 (client.late_start: refuse): start the shards earlier, set a later start_at, \
+                 or set client.late_start: allow",
+                (now - start) as f64 / 1e9
+            )));
+        }
+        Ok(Some((start, clock)))
     }
 }
 

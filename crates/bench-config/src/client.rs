@@ -127,6 +127,89 @@ pub struct ClientConfig {
     /// Seconds the preflight and each /metrics scrape wait for a connection and an answer.
     #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub connect_timeout_s: f64,
+    /// Send only shard `index` of `count` of the workload (null: all of it). The split is
+    /// deterministic, keeps every session on one shard and balances requests and tokens; the
+    /// shards together send the workload exactly once. The environment variable
+    /// `JOB_COMPLETION_INDEX` (set by a Kubernetes Indexed Job) sets `index` unless an
+    /// `--override client.shard.index` does. docs/KUBERNETES.md.
+    pub shard: Option<Shard>,
+    /// When the schedule starts: an absolute UTC time (`2026-12-07T03:00:00Z`), or `+30s`
+    /// (`+500ms`, `+2m`) after this process starts. Null: as soon as the client is ready.
+    /// Every shard of a sharded run anchors on the same instant.
+    pub start_at: Option<String>,
+    /// What a client that is ready only after `start_at` does: `refuse` (exit 2, naming the
+    /// delay) or `allow` (keep the shared anchor: the requests already due are sent at once,
+    /// their lateness shows as dispatch lag).
+    pub late_start: LateStart,
+}
+
+/// `client.shard`: which part of the workload this process sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// This shard, 0-based (`JOB_COMPLETION_INDEX` when set).
+    pub index: u32,
+    /// Number of shards.
+    #[schemars(range(min = 1))]
+    pub count: u32,
+}
+
+/// `client.late_start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LateStart {
+    /// Exit with status 2, naming how late the client is.
+    #[default]
+    Refuse,
+    /// Start late on the shared anchor.
+    Allow,
+}
+
+/// `client.start_at`, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// This instant.
+    At(jiff::Timestamp),
+    /// This long after the process started.
+    After(std::time::Duration),
+}
+
+impl StartAt {
+    /// Parses `+30s`, `+500ms`, `+2m` or an RFC 3339 time with a UTC offset.
+    pub fn parse(s: &str) -> Result<StartAt, String> {
+        let s = s.trim();
+        if let Some(rel) = s.strip_prefix('+') {
+            let (num, unit) = rel
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .map_or((rel, ""), |i| rel.split_at(i));
+            let mult = match unit {
+                "ms" => 1e-3,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => {
+                    return Err(format!(
+                        "`{s}`: a relative start is `+N` with a unit ms, s, m or h (like `+30s`)"
+                    ));
+                }
+            };
+            let n: f64 = num
+                .parse()
+                .map_err(|_| format!("`{s}`: `{num}` is not a number"))?;
+            return Ok(StartAt::After(std::time::Duration::from_secs_f64(n * mult)));
+        }
+        s.parse::<jiff::Timestamp>().map(StartAt::At).map_err(|e| {
+            format!("`{s}`: not an RFC 3339 UTC time (like `2026-12-07T03:00:00Z`) nor `+30s`: {e}")
+        })
+    }
+
+    /// The start as Unix ns, for a process that started at `process_start_unix_ns`.
+    pub fn unix_ns(self, process_start_unix_ns: i64) -> i64 {
+        match self {
+            StartAt::At(t) => t.as_nanosecond() as i64,
+            StartAt::After(d) => process_start_unix_ns + d.as_nanos() as i64,
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -160,6 +243,9 @@ impl Default for ClientConfig {
             preflight: true,
             wait_ready_s: 0.0,
             connect_timeout_s: 10.0,
+            shard: None,
+            start_at: None,
+            late_start: LateStart::Refuse,
         }
     }
 }
@@ -256,6 +342,21 @@ impl ClientConfig {
             && r.bytes().any(|b| b == b'\r' || b == b'\n')
         {
             e.push("client.routing_strategy", "must not contain a line break");
+        }
+        if let Some(s) = self.shard {
+            if s.count == 0 {
+                e.push("client.shard.count", "0 must be >= 1");
+            } else if s.index >= s.count {
+                e.push(
+                    "client.shard.index",
+                    format!("{} must be below client.shard.count ({})", s.index, s.count),
+                );
+            }
+        }
+        if let Some(s) = &self.start_at
+            && let Err(m) = StartAt::parse(s)
+        {
+            e.push("client.start_at", m);
         }
     }
 }
@@ -363,6 +464,72 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("client.flush_interval_s"), "{e}");
+    }
+
+    #[test]
+    fn shard_and_start_at_are_checked_with_their_keys() {
+        use super::{LateStart, Shard, StartAt};
+        use std::time::Duration;
+        assert_eq!(
+            StartAt::parse("+30s"),
+            Ok(StartAt::After(Duration::from_secs(30)))
+        );
+        assert_eq!(
+            StartAt::parse("+250ms"),
+            Ok(StartAt::After(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            StartAt::parse("+2m"),
+            Ok(StartAt::After(Duration::from_secs(120)))
+        );
+        let at = StartAt::parse("2026-12-07T03:00:00Z").unwrap();
+        assert_eq!(at.unix_ns(0), 1_796_612_400_000_000_000);
+        assert_eq!(
+            StartAt::After(Duration::from_secs(2)).unix_ns(5),
+            2_000_000_005
+        );
+        let p = problems(|c| {
+            c.client.shard = Some(Shard { index: 3, count: 3 });
+            c.client.start_at = Some("+30x".into());
+        });
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("client.shard.index: 3 must be below client.shard.count (3)"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("client.start_at: `+30x`: a relative start"),
+            "{p:?}"
+        );
+        let p = problems(|c| c.client.start_at = Some("tomorrow".into()));
+        assert!(p[0].contains("not an RFC 3339 UTC time"), "{p:?}");
+        let p = problems(|c| c.client.shard = Some(Shard { index: 0, count: 0 }));
+        assert_eq!(p, vec!["client.shard.count: 0 must be >= 1".to_string()]);
+
+        use crate::{Sources, load};
+        let r = load(&Sources {
+            files: vec![],
+            overrides: vec![
+                "client.shard={index: 1, count: 4}".into(),
+                "client.late_start=allow".into(),
+                "client.start_at=+5s".into(),
+            ],
+            env: false,
+        })
+        .unwrap();
+        assert_eq!(r.config.client.shard, Some(Shard { index: 1, count: 4 }));
+        assert_eq!(r.config.client.late_start, LateStart::Allow);
+        let e = load(&Sources {
+            files: vec![],
+            overrides: vec!["client.shard={index: 1, cuont: 4}".into()],
+            env: false,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("client.shard.cuont") && e.contains("count"),
+            "{e}"
+        );
     }
 
     #[test]

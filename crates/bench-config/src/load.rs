@@ -244,6 +244,9 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
     }
 
     let mut errors = Errors::default();
+    if src.env {
+        job_completion_index(&mut tree, &src.overrides, &mut errors);
+    }
     template::resolve(&mut tree, &mut errors);
     relative_to_files(&mut tree, &fig);
     schema::check(&tree, &mut errors);
@@ -291,6 +294,38 @@ pub fn load(src: &Sources) -> Result<Resolved, LoadError> {
         explicit,
         warnings,
     })
+}
+
+/// A Kubernetes Indexed Job gives each pod its index in `JOB_COMPLETION_INDEX`: it sets
+/// `client.shard.index` of a sharded run (`client.shard` given), unless an override sets it.
+fn job_completion_index(tree: &mut serde_json::Value, overrides: &[String], errors: &mut Errors) {
+    const VAR: &str = "JOB_COMPLETION_INDEX";
+    let Ok(v) = std::env::var(VAR) else {
+        return;
+    };
+    let overridden = overrides.iter().any(|o| {
+        o.split_once('=')
+            .is_some_and(|(k, _)| k.trim() == "client.shard.index")
+    });
+    let Some(shard) = tree
+        .get_mut("client")
+        .and_then(|c| c.get_mut("shard"))
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    if overridden {
+        return;
+    }
+    match v.trim().parse::<u32>() {
+        Ok(i) => {
+            shard.insert("index".into(), i.into());
+        }
+        Err(_) => errors.push(
+            "client.shard.index",
+            format!("{VAR}=`{v}` is not a shard index (a whole number)"),
+        ),
+    }
 }
 
 /// Dotted paths of every leaf of `tree` (list elements are leaves).

@@ -19,6 +19,7 @@ pub mod jsonl;
 pub mod manifest;
 pub mod record;
 pub mod server_metrics;
+pub mod shard;
 pub mod stage;
 pub mod stats;
 pub mod testdata;

@@ -7,9 +7,9 @@
 //! and error and the sweep goes on. experiment.json is rewritten after every run, so an
 //! interrupted sweep leaves every finished run and a state `--resume` continues from.
 
-mod file;
+pub(crate) mod file;
 mod outputs;
-mod plan;
+pub(crate) mod plan;
 mod search;
 
 use std::io::Write as _;

@@ -99,6 +99,7 @@ fn stop_sends_nothing_more_and_cancels_in_flight_after_the_grace() {
         base_url: server.url(),
         quiet: true,
         stop: stop.clone(),
+        process_start_unix_ns: None,
     };
     let (out, (sent_before, signalled)) = std::thread::scope(|sc| {
         let stopper = sc.spawn(|| {
@@ -280,6 +281,7 @@ fn stop_handle_drains_within_the_grace() {
         base_url: server.url(),
         quiet: true,
         stop,
+        process_start_unix_ns: None,
     };
     let out = bench_client::run(&cfg, dir.path(), &opts).unwrap();
     assert!(out.interrupted);
