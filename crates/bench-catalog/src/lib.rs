@@ -59,20 +59,7 @@ pub struct Catalog {
 
 /// The URL with any password replaced by `***`: what messages and files may show.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((u, _)) => format!("{scheme}://{u}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    bench_types::manifest::redact_url_password(url)
 }
 
 const SELECT: &str = "SELECT id, kind, name, description, status, error, model, endpoint, api, \

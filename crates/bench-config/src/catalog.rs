@@ -13,8 +13,8 @@ pub struct CatalogConfig {
     /// headline figures when it ends). A catalog that cannot be reached is a warning for a run.
     pub enabled: bool,
     /// `sqlite://PATH` (embedded; the file and its directory are created) or
-    /// `postgres://USER@HOST:PORT/DB` (one catalog for a team; the password, if any, from
-    /// `${PGPASSWORD}`-style templates, never written to a file).
+    /// `postgres://USER@HOST:PORT/DB` (one catalog for a team; a password as a
+    /// `${PGPASSWORD}` template: manifests and messages show it as `***`).
     pub url: String,
     /// The experiment this run belongs to (set by `bench sweep` for its runs).
     pub experiment_id: Option<String>,

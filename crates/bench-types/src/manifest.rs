@@ -157,9 +157,28 @@ pub fn is_secret_header(name: &str) -> bool {
         || n.contains("key")
 }
 
-/// The config tree with the values of secret headers replaced by `<redacted>`.
+/// A URL with the password of its user info replaced by `***` (`postgres://u:***@h/db`).
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((u, _)) => format!("{scheme}://{u}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// The config tree with the values of secret headers replaced by `<redacted>` and the password
+/// of the catalog's URL by `***`.
 pub fn redacted(tree: &serde_json::Value) -> serde_json::Value {
     let mut t = tree.clone();
+    if let Some(serde_json::Value::String(u)) = t.pointer_mut("/catalog/url") {
+        *u = redact_url_password(u);
+    }
     if let Some(h) = t
         .pointer_mut("/client/headers")
         .and_then(|h| h.as_object_mut())
@@ -333,6 +352,9 @@ mod tests {
         assert_eq!(r["client"]["headers"]["Authorization"], "<redacted>");
         assert_eq!(r["client"]["headers"]["X-Api-Token"], "<redacted>");
         assert_eq!(r["client"]["headers"]["X-Trace"], "1");
+        let t = serde_json::json!({"catalog": {"url": "postgres://team:hunter2@db:5432/bench"}});
+        assert_eq!(redacted(&t)["catalog"]["url"], "postgres://team:***@db:5432/bench");
+        assert_eq!(redact_url_password("sqlite://./output/c.db"), "sqlite://./output/c.db");
     }
 
     #[test]
