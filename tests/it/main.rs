@@ -6,6 +6,7 @@
 mod cli;
 mod common;
 mod interrupt;
+mod modes;
 mod pipeline;
 mod real_traces;
 mod serve;

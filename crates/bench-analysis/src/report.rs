@@ -318,6 +318,17 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
     rows.push(("Input tokens", &s.input_tokens));
     rows.push(("Output tokens", &s.output_tokens));
     stats_table(&mut o, &rows);
+    if let Some(q) = &s.reasoning {
+        let _ = write!(
+            o,
+            "<h3>Reasoning ({} requests: {} reasoning + {} answer tokens; {} reasoning counts from the server's usage)</h3>",
+            q.requests_with_reasoning,
+            num(Some(q.total_reasoning_tokens)),
+            num(Some(q.total_answer_tokens)),
+            q.reasoning_from_usage
+        );
+        stats_table(&mut o, &crate::table::reasoning_rows(q));
+    }
     o.push_str(r#"<div class="sub">Percentiles interpolate linearly between ranks (numpy's default); std is the population standard deviation. ITL pools every gap between consecutive content chunks of every measured request. Latencies and token figures cover measured requests; dispatch lag, queue delay and schedule lag cover every sent request. Definitions: docs/METRICS.md.</div>"#);
 
     o.push_str("<h2>Requests, throughput and goodput</h2><div class=\"two\"><div>");

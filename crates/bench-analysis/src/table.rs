@@ -144,22 +144,18 @@ pub fn render(s: &Summary) -> String {
         let _ = write!(out, "{k:>8}");
     }
     out.push('\n');
-    for (label, st) in metric_rows(s) {
-        let _ = write!(out, "{label:<22}");
-        for k in cols {
-            let v = if k == "n" {
-                Some(st.count as f64)
-            } else {
-                st.get(k)
-            };
-            let text = if k == "n" {
-                st.count.to_string()
-            } else {
-                num(v)
-            };
-            let _ = write!(out, "{text:>8}");
-        }
-        out.push('\n');
+    stat_rows(&mut out, &metric_rows(s), &cols);
+    if let Some(q) = &s.reasoning {
+        rule(
+            &mut out,
+            &format!(
+                "reasoning ({} requests: {} reasoning + {} answer tokens)",
+                q.requests_with_reasoning,
+                num(Some(q.total_reasoning_tokens)),
+                num(Some(q.total_answer_tokens))
+            ),
+        );
+        stat_rows(&mut out, &reasoning_rows(q), &cols);
     }
     if let Some(sv) = &s.server {
         server_rows(&mut out, sv);
@@ -193,6 +189,34 @@ pub fn render(s: &Summary) -> String {
     }
     out.push_str(&"=".repeat(WIDTH));
     out
+}
+
+/// Rows of the reasoning table: (label, stats).
+pub fn reasoning_rows(q: &crate::summary::ReasoningSummary) -> [(&'static str, &Stats); 6] {
+    [
+        ("TTFT reasoning (ms)", &q.ttft_reasoning_ms),
+        ("TTFT answer (ms)", &q.ttft_answer_ms),
+        ("Thinking time (ms)", &q.thinking_ms),
+        ("Answer TPOT (ms)", &q.answer_tpot_ms),
+        ("Reasoning tokens", &q.reasoning_tokens),
+        ("Answer tokens", &q.answer_tokens),
+    ]
+}
+
+/// One line per statistic, the columns `cols` (`n` is the count).
+fn stat_rows(out: &mut String, rows: &[(&str, &Stats)], cols: &[&str]) {
+    for (label, st) in rows {
+        let _ = write!(out, "{label:<22}");
+        for &k in cols {
+            let text = if k == "n" {
+                st.count.to_string()
+            } else {
+                num(st.get(k))
+            };
+            let _ = write!(out, "{text:>8}");
+        }
+        out.push('\n');
+    }
 }
 
 /// The server's side: its histograms beside the client's percentiles, its gauges and counters.

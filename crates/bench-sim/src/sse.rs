@@ -23,8 +23,18 @@ pub(crate) struct Encoder {
     vocab: Arc<Vocab>,
     /// TGI: the reply so far (the last event carries all of it); also used for non-streamed.
     text: String,
-    /// TGI: tokens sent.
+    /// Tokens sent.
     index: u32,
+    /// Chat: the first `reasoning` tokens of the reply are reasoning (see [`reasoning_tokens`]).
+    reasoning: u32,
+    /// The delta / message key of reasoning text.
+    reasoning_key: &'static str,
+}
+
+/// Reasoning tokens of a reply of `output_len` tokens: `floor(share x output_len)`, so a share
+/// of 0.25 on 8 tokens gives exactly 2, and a share of 1 makes the whole reply reasoning.
+pub(crate) fn reasoning_tokens(share: f64, output_len: u32) -> u32 {
+    ((share * output_len as f64).floor() as u32).min(output_len)
 }
 
 fn tgi_finish(f: Finish) -> &'static str {
@@ -34,9 +44,13 @@ fn tgi_finish(f: Finish) -> &'static str {
     }
 }
 
-fn usage_json(u: &Usage) -> String {
+/// The usage object; with `reasoning`, OpenAI's `completion_tokens_details.reasoning_tokens`.
+fn usage_json(u: &Usage, reasoning: Option<u32>) -> String {
+    let details = reasoning
+        .map(|r| format!(",\"completion_tokens_details\":{{\"reasoning_tokens\":{r}}}"))
+        .unwrap_or_default();
     format!(
-        "{{\"prompt_tokens\":{},\"total_tokens\":{},\"completion_tokens\":{},\"prompt_tokens_details\":{{\"cached_tokens\":{}}}}}",
+        "{{\"prompt_tokens\":{},\"total_tokens\":{},\"completion_tokens\":{},\"prompt_tokens_details\":{{\"cached_tokens\":{}}}{details}}}",
         u.prompt_tokens,
         u.prompt_tokens + u.completion_tokens,
         u.completion_tokens,
@@ -76,7 +90,24 @@ impl Encoder {
             vocab,
             text: String::new(),
             index: 0,
+            reasoning: 0,
+            reasoning_key: "reasoning_content",
         }
+    }
+
+    /// Streams the first `tokens` tokens of a chat reply as reasoning under `key` (other APIs
+    /// have no reasoning field: ignored there).
+    pub fn with_reasoning(mut self, tokens: u32, key: &'static str) -> Self {
+        if self.kind == Kind::Chat {
+            self.reasoning = tokens;
+            self.reasoning_key = key;
+        }
+        self
+    }
+
+    /// The usage's reasoning count: in reasoning mode only.
+    fn reasoning_usage(&self, u: &Usage) -> Option<u32> {
+        (self.reasoning > 0).then(|| self.reasoning.min(u.completion_tokens))
     }
 
     /// What is sent before the first token: the chat role chunk (vLLM sends it at once).
@@ -88,10 +119,18 @@ impl Encoder {
         }
     }
 
-    fn openai_token(&self, w: &str, finish: Option<Finish>, out: &mut BytesMut) {
+    fn openai_token(&mut self, w: u32, finish: Option<Finish>, out: &mut BytesMut) {
+        let w = &self.vocab.words[w as usize].text;
+        self.index += 1;
         out.put_slice(b"data: ");
         out.put_slice(self.head.as_bytes());
-        if self.kind == Kind::Chat {
+        if self.kind == Kind::Chat && self.index <= self.reasoning {
+            out.put_slice(b"\"choices\":[{\"index\":0,\"delta\":{\"");
+            out.put_slice(self.reasoning_key.as_bytes());
+            out.put_slice(b"\":\"");
+            out.put_slice(w.as_bytes());
+            out.put_slice(b"\"},\"logprobs\":null,");
+        } else if self.kind == Kind::Chat {
             out.put_slice(b"\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
             out.put_slice(w.as_bytes());
             out.put_slice(b"\"},\"logprobs\":null,");
@@ -144,7 +183,7 @@ impl Encoder {
         if self.kind == Kind::Tgi {
             self.tgi_token(w, None, out);
         } else {
-            self.openai_token(&self.vocab.words[w as usize].text, None, out);
+            self.openai_token(w, None, out);
         }
     }
 
@@ -155,12 +194,12 @@ impl Encoder {
             self.tgi_token(w, Some(u), out);
             return;
         }
-        self.openai_token(&self.vocab.words[w as usize].text, Some(u.finish), out);
+        self.openai_token(w, Some(u.finish), out);
         if self.include_usage {
             out.put_slice(b"data: ");
             out.put_slice(self.head.as_bytes());
             out.put_slice(b"\"choices\":[],\"usage\":");
-            out.put_slice(usage_json(u).as_bytes());
+            out.put_slice(usage_json(u, self.reasoning_usage(u)).as_bytes());
             out.put_slice(b"}\n\n");
         }
         out.put_slice(b"data: [DONE]\n\n");
@@ -168,23 +207,34 @@ impl Encoder {
 
     /// The whole non-streamed body for the reply `words`.
     pub fn full(&self, words: &[u32], u: &Usage, details: bool) -> String {
-        let mut text = String::with_capacity(words.len() * 8);
-        for &w in words {
-            text.push_str(&self.vocab.words[w as usize].text);
-        }
-        let text_json = serde_json::Value::from(text).to_string();
+        let join = |ws: &[u32]| {
+            let mut text = String::with_capacity(ws.len() * 8);
+            for &w in ws {
+                text.push_str(&self.vocab.words[w as usize].text);
+            }
+            serde_json::Value::from(text).to_string()
+        };
+        let r = (self.reasoning as usize).min(words.len());
+        let text_json = join(&words[r..]);
         match self.kind {
-            Kind::Chat => format!(
-                "{}\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":{text_json}}},\"logprobs\":null,\"finish_reason\":\"{}\",\"stop_reason\":null}}],\"usage\":{}}}",
-                self.head,
-                u.finish.as_str(),
-                usage_json(u)
-            ),
+            Kind::Chat => {
+                let reasoning = if r > 0 {
+                    format!(",\"{}\":{}", self.reasoning_key, join(&words[..r]))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{}\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":{text_json}{reasoning}}},\"logprobs\":null,\"finish_reason\":\"{}\",\"stop_reason\":null}}],\"usage\":{}}}",
+                    self.head,
+                    u.finish.as_str(),
+                    usage_json(u, self.reasoning_usage(u))
+                )
+            }
             Kind::Completion => format!(
                 "{}\"choices\":[{{\"index\":0,\"text\":{text_json},\"logprobs\":null,\"finish_reason\":\"{}\",\"stop_reason\":null}}],\"usage\":{}}}",
                 self.head,
                 u.finish.as_str(),
-                usage_json(u)
+                usage_json(u, None)
             ),
             Kind::Tgi => {
                 let mut tokens = String::new();
