@@ -196,9 +196,12 @@ pub fn path_keys(tree: &Value) -> Vec<String> {
             out.push(path.to_string());
             return;
         }
-        if let (Some(props), Value::Object(m)) = (s.get("properties"), v) {
+        if let Value::Object(m) = v {
+            let props = s.get("properties");
+            // a map (`datasets:`): every value has the schema of additionalProperties
+            let additional = s.get("additionalProperties").filter(|a| a.is_object());
             for (k, x) in m {
-                if let Some(ks) = props.get(k) {
+                if let Some(ks) = props.and_then(|p| p.get(k)).or(additional) {
                     walk(ks, x, &join(path, k), out);
                 }
             }
