@@ -488,6 +488,10 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
 
     o.push_str("<h2>Breakdowns</h2><h3>By requests in flight when sent</h3>");
     group_table(&mut o, "in flight", &s.breakdowns.concurrency, false);
+    if !s.breakdowns.dataset.is_empty() {
+        o.push_str("<h3>By dataset</h3>");
+        group_table(&mut o, "dataset", &s.breakdowns.dataset, false);
+    }
     if !s.breakdowns.turn.is_empty() {
         o.push_str("<h3>By session turn</h3>");
         group_table(&mut o, "turn", &s.breakdowns.turn, false);

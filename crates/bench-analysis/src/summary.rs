@@ -156,6 +156,8 @@ pub struct Breakdowns {
     pub concurrency: Vec<GroupRow>,
     /// By session turn (empty when the run has no turns).
     pub turn: Vec<GroupRow>,
+    /// By named dataset (`dataset.use`; empty when requests name none).
+    pub dataset: Vec<GroupRow>,
 }
 
 /// A reasoning model's two phases over the measured requests (docs/METRICS.md).
@@ -490,6 +492,7 @@ pub fn build(a: &Analysis) -> Summary {
         breakdowns: Breakdowns {
             concurrency: distributions::by_concurrency(a),
             turn: distributions::by_turn(a),
+            dataset: distributions::by_dataset(a),
         },
         pairs: distributions::pairs(a),
         files: Vec::new(),

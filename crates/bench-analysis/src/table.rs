@@ -157,6 +157,9 @@ pub fn render(s: &Summary) -> String {
         );
         stat_rows(&mut out, &reasoning_rows(q), &cols);
     }
+    if !s.breakdowns.dataset.is_empty() {
+        dataset_rows(&mut out, &s.breakdowns.dataset);
+    }
     if let Some(sv) = &s.server {
         server_rows(&mut out, sv);
     }
@@ -216,6 +219,31 @@ fn stat_rows(out: &mut String, rows: &[(&str, &Stats)], cols: &[&str]) {
             let _ = write!(out, "{text:>8}");
         }
         out.push('\n');
+    }
+}
+
+/// The measured requests of each named dataset: p50 and p99 of the latencies.
+fn dataset_rows(out: &mut String, rows: &[crate::distributions::GroupRow]) {
+    rule(out, "by dataset");
+    let _ = writeln!(
+        out,
+        "{:<22}{:>6}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}{:>10}",
+        "dataset", "n", "TTFT p50", "p99", "TPOT p50", "p99", "E2EL p50", "p99", "out tok/s"
+    );
+    for g in rows {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>6}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}{:>10}",
+            g.label,
+            g.requests,
+            num(g.ttft_ms.p50),
+            num(g.ttft_ms.p99),
+            num(g.tpot_ms.p50),
+            num(g.tpot_ms.p99),
+            num(g.e2el_ms.p50),
+            num(g.e2el_ms.p99),
+            num(g.request_output_throughput.mean)
+        );
     }
 }
 

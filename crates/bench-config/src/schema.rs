@@ -112,8 +112,11 @@ fn describe_type(s: &Value) -> String {
                     .unwrap_or_else(|| "any".into())
             ),
             "object" => {
+                let values = s.get("additionalProperties").map(resolve);
                 if s.get("properties").is_some() {
                     "mapping".to_string()
+                } else if values.is_some_and(|v| v.get("properties").is_some()) {
+                    "map of name to mapping".to_string()
                 } else {
                     "map of string".to_string()
                 }

@@ -298,7 +298,12 @@ impl State {
                 reasoning_tokens: sent_any.then_some(clip(reasoning)),
                 usage_reasoning_tokens: o.usage_reasoning,
             },
-            dataset: None,
+            dataset: self
+                .cfg
+                .plan
+                .items
+                .get(o.idx as usize)
+                .and_then(|it| it.req.dataset.clone()),
         };
         self.stats.rows += 1;
         if o.warmup {
