@@ -467,9 +467,7 @@ pub(crate) fn validate_named(name: &str, d: &DatasetConfig, e: &mut Errors) {
         if set {
             e.push(
                 &format!("{prefix}.{key}"),
-                format!(
-                    "belongs on `dataset` (it applies to the whole run), not on a named dataset"
-                ),
+                "belongs on `dataset` (it applies to the whole run), not on a named dataset",
             );
         }
     }
