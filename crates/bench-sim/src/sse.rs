@@ -262,3 +262,67 @@ impl Encoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bench_text::Tokenizer;
+
+    fn encoder(kind: Kind, stream: bool, reasoning: u32) -> Encoder {
+        let vocab =
+            Arc::new(Vocab::build(&Tokenizer::load("builtin:cl100k_base").unwrap()).unwrap());
+        Encoder::new(kind, stream, true, 1, 0, "\"m\"", vocab)
+            .with_reasoning(reasoning, "reasoning")
+    }
+
+    fn usage(n: u32) -> Usage {
+        Usage {
+            prompt_tokens: 3,
+            completion_tokens: n,
+            cached_tokens: 0,
+            finish: Finish::Length,
+        }
+    }
+
+    #[test]
+    fn reasoning_share_rounds_down_and_splits_the_reply() {
+        assert_eq!(reasoning_tokens(0.3, 40), 12);
+        assert_eq!(reasoning_tokens(0.25, 7), 1);
+        assert_eq!(reasoning_tokens(1.0, 5), 5);
+        assert_eq!(reasoning_tokens(0.0, 5), 0);
+        // streamed: 2 reasoning deltas, then 2 content deltas, then the usage with the details
+        let mut e = encoder(Kind::Chat, true, 2);
+        let mut out = BytesMut::new();
+        for w in 0..3 {
+            e.token(w, &mut out);
+        }
+        e.last(3, &usage(4), &mut out);
+        let s = String::from_utf8(out.to_vec()).unwrap();
+        assert_eq!(s.matches("\"delta\":{\"reasoning\":").count(), 2, "{s}");
+        assert_eq!(s.matches("\"delta\":{\"content\":").count(), 2, "{s}");
+        assert!(s.find("\"reasoning\":").unwrap() < s.find("\"content\":").unwrap());
+        assert!(
+            s.contains("\"completion_tokens_details\":{\"reasoning_tokens\":2}"),
+            "{s}"
+        );
+        // not streamed: both fields in the message
+        let body = encoder(Kind::Chat, false, 1).full(&[0, 1, 2], &usage(3), false);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let m = &v["choices"][0]["message"];
+        assert!(
+            m["reasoning"].as_str().is_some_and(|r| !r.is_empty()),
+            "{body}"
+        );
+        assert!(
+            m["content"].as_str().is_some_and(|r| !r.is_empty()),
+            "{body}"
+        );
+        assert_eq!(
+            v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            1
+        );
+        // completions have no reasoning field: the share is ignored, and so are the details
+        let body = encoder(Kind::Completion, false, 2).full(&[0, 1], &usage(2), false);
+        assert!(!body.contains("reasoning"), "{body}");
+    }
+}
