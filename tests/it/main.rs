@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod interrupt;
 mod k8s;
+mod modes;
 mod pipeline;
 mod real_traces;
 mod serve;

@@ -112,7 +112,8 @@ pub const REQUESTS_HEADER: &str = "request_id,session_id,turn,status,warmup,meas
 scheduled_s,sent_s,first_token_s,end_s,dispatch_lag_ms,queue_delay_ms,ttfb_ms,ttft_ms,tpot_ms,e2el_ms,\
 itl_mean_ms,itl_max_ms,chunks,input_tokens,output_tokens,client_prompt_tokens,usage_prompt_tokens,\
 client_output_tokens,usage_output_tokens,output_tps,in_flight_at_send,meets_slo,server_queue_ms,\
-server_prefill_ms,server_decode_ms,server_inference_ms,cached_prompt_tokens";
+server_prefill_ms,server_decode_ms,server_inference_ms,cached_prompt_tokens,ttft_reasoning_ms,\
+ttft_answer_ms,thinking_ms,answer_tpot_ms,reasoning_tokens,answer_tokens,dataset";
 
 /// Appends `v` (nothing for NaN) and a comma.
 fn push_num(line: &mut String, v: f64) {
@@ -195,17 +196,28 @@ pub fn write_requests(
         }
         line.push_str(meets);
         let sc = &r.server;
+        let q = &d.reasoning;
         for v in [
             sc.queue_ms[i],
             sc.prefill_ms[i],
             sc.decode_ms[i],
             sc.inference_ms[i],
             sc.cached_prompt_tokens[i],
+            q.ttft_reasoning_ms[i],
+            q.ttft_answer_ms[i],
+            q.thinking_ms[i],
+            q.answer_tpot_ms[i],
+            q.reasoning_tokens[i],
+            q.answer_tokens[i],
         ] {
             line.push(',');
             if !v.is_nan() {
                 let _ = write!(line, "{v}");
             }
+        }
+        line.push(',');
+        if let Some(name) = &r.dataset[i] {
+            line.push_str(&csv_text(name));
         }
         line.push('\n');
         w.write_all(line.as_bytes()).map_err(|e| io_err(path, e))?;

@@ -247,6 +247,21 @@ pub fn by_turn(a: &Analysis) -> Vec<GroupRow> {
         .collect()
 }
 
+/// Measured requests by the named dataset they came from (`dataset.use`), in name order; empty
+/// when no request names one.
+pub fn by_dataset(a: &Analysis) -> Vec<GroupRow> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for &i in &a.measured {
+        if let Some(d) = &a.rec.dataset[i] {
+            groups.entry(d.as_str()).or_default().push(i);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, rows)| GroupRow::of(a, name.to_string(), None, None, &rows))
+        .collect()
+}
+
 /// The per-row values of a field of `analysis.pairs` (NaN: no value).
 pub fn field(a: &Analysis, f: PairField) -> &[f64] {
     let d = &a.rec.derived;

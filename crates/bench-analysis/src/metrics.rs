@@ -47,6 +47,28 @@ pub struct Derived {
     pub usage_prompt_tokens: Vec<f64>,
     /// usage.completion_tokens.
     pub usage_output_tokens: Vec<f64>,
+    /// A reasoning model's phases.
+    pub reasoning: ReasoningCols,
+}
+
+/// Per-request figures of a reasoning model (NaN where the request streamed no reasoning, or
+/// for the answer figures, no answer).
+#[derive(Debug, Default)]
+pub struct ReasoningCols {
+    /// first reasoning chunk - sent, ms.
+    pub ttft_reasoning_ms: Vec<f64>,
+    /// first answer chunk - sent, ms.
+    pub ttft_answer_ms: Vec<f64>,
+    /// first answer chunk - first reasoning chunk, ms (the thinking time).
+    pub thinking_ms: Vec<f64>,
+    /// (end - first answer chunk) / (answer tokens - 1), ms.
+    pub answer_tpot_ms: Vec<f64>,
+    /// Reasoning tokens (usage's `completion_tokens_details.reasoning_tokens`, else client).
+    pub reasoning_tokens: Vec<f64>,
+    /// Output tokens less reasoning tokens.
+    pub answer_tokens: Vec<f64>,
+    /// The reasoning count is the server's.
+    pub reasoning_from_usage: Vec<bool>,
 }
 
 /// The frame of the recorded columns the metrics need.
@@ -64,6 +86,10 @@ fn frame(t: &RecordTable) -> PolarsResult<DataFrame> {
         n(c::OUTPUT_TOKENS, &t.output_tokens),
         n(c::USAGE_PROMPT_TOKENS, &t.usage_prompt_tokens),
         n(c::USAGE_OUTPUT_TOKENS, &t.usage_output_tokens),
+        ns(c::FIRST_REASONING_NS, &t.first_reasoning_ns),
+        ns(c::FIRST_ANSWER_NS, &t.first_answer_ns),
+        n(c::REASONING_TOKENS, &t.reasoning_tokens),
+        n(c::USAGE_REASONING_TOKENS, &t.usage_reasoning_tokens),
     ])
 }
 
@@ -127,7 +153,36 @@ impl Derived {
                 _ => f64::NAN,
             })
             .collect();
+        // Reasoning: a row that streamed no reasoning has no reasoning figures; its answer
+        // figures are its TTFT and TPOT.
+        let reasoning_tokens: Vec<f64> =
+            prefer_usage(c::USAGE_REASONING_TOKENS, c::REASONING_TOKENS)?;
+        let reasoning_from_usage = reported(c::USAGE_REASONING_TOKENS)?;
+        let answer_tokens: Vec<f64> = output_tokens
+            .iter()
+            .zip(&reasoning_tokens)
+            .map(|(&o, &r)| if r.is_nan() { o } else { (o - r).max(0.0) })
+            .collect();
+        let answer_decode = span(c::END_NS, c::FIRST_ANSWER_NS)?;
+        let answer_tpot_ms = answer_decode
+            .iter()
+            .zip(&answer_tokens)
+            .map(|(d, &n)| match d {
+                Some(d) if n >= 2.0 => *d as f64 / 1e6 / (n - 1.0),
+                _ => f64::NAN,
+            })
+            .collect();
+        let reasoning = ReasoningCols {
+            ttft_reasoning_ms: to_ms(&span(c::FIRST_REASONING_NS, c::SENT_NS)?),
+            ttft_answer_ms: to_ms(&span(c::FIRST_ANSWER_NS, c::SENT_NS)?),
+            thinking_ms: to_ms(&span(c::FIRST_ANSWER_NS, c::FIRST_REASONING_NS)?),
+            answer_tpot_ms,
+            reasoning_tokens,
+            answer_tokens,
+            reasoning_from_usage,
+        };
         Ok(Derived {
+            reasoning,
             dispatch_lag_ms: to_ms(&span(c::SENT_NS, c::SCHEDULED_NS)?),
             queue_delay_ms: to_ms(&span(c::SENT_NS, c::READY_NS)?),
             ttfb_ms: to_ms(&span(c::FIRST_BYTE_NS, c::SENT_NS)?),

@@ -334,6 +334,17 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
     rows.push(("Input tokens", &s.input_tokens));
     rows.push(("Output tokens", &s.output_tokens));
     stats_table(&mut o, &rows);
+    if let Some(q) = &s.reasoning {
+        let _ = write!(
+            o,
+            "<h3>Reasoning ({} requests: {} reasoning + {} answer tokens; {} reasoning counts from the server's usage)</h3>",
+            q.requests_with_reasoning,
+            num(Some(q.total_reasoning_tokens)),
+            num(Some(q.total_answer_tokens)),
+            q.reasoning_from_usage
+        );
+        stats_table(&mut o, &crate::table::reasoning_rows(q));
+    }
     o.push_str(r#"<div class="sub">Percentiles interpolate linearly between ranks (numpy's default); std is the population standard deviation. ITL pools every gap between consecutive content chunks of every measured request. Latencies and token figures cover measured requests; dispatch lag, queue delay and schedule lag cover every sent request. Definitions: docs/METRICS.md.</div>"#);
 
     o.push_str("<h2>Requests, throughput and goodput</h2><div class=\"two\"><div>");
@@ -493,6 +504,10 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
 
     o.push_str("<h2>Breakdowns</h2><h3>By requests in flight when sent</h3>");
     group_table(&mut o, "in flight", &s.breakdowns.concurrency, false);
+    if !s.breakdowns.dataset.is_empty() {
+        o.push_str("<h3>By dataset</h3>");
+        group_table(&mut o, "dataset", &s.breakdowns.dataset, false);
+    }
     if !s.breakdowns.turn.is_empty() {
         o.push_str("<h3>By session turn</h3>");
         group_table(&mut o, "turn", &s.breakdowns.turn, false);

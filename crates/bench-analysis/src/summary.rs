@@ -168,6 +168,34 @@ pub struct Breakdowns {
     pub concurrency: Vec<GroupRow>,
     /// By session turn (empty when the run has no turns).
     pub turn: Vec<GroupRow>,
+    /// By named dataset (`dataset.use`; empty when requests name none).
+    pub dataset: Vec<GroupRow>,
+}
+
+/// A reasoning model's two phases over the measured requests (docs/METRICS.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReasoningSummary {
+    /// Measured requests that streamed reasoning text.
+    pub requests_with_reasoning: u64,
+    /// Measured requests whose reasoning count is the server's
+    /// (`usage.completion_tokens_details.reasoning_tokens`).
+    pub reasoning_from_usage: u64,
+    /// Sum of reasoning tokens over measured requests.
+    pub total_reasoning_tokens: f64,
+    /// Sum of answer tokens (output less reasoning) over measured requests.
+    pub total_answer_tokens: f64,
+    /// Time to the first reasoning token, ms.
+    pub ttft_reasoning_ms: Stats,
+    /// Time to the first answer token, ms.
+    pub ttft_answer_ms: Stats,
+    /// First answer token - first reasoning token, ms.
+    pub thinking_ms: Stats,
+    /// TPOT over answer tokens alone: (end - first answer token) / (answer tokens - 1), ms.
+    pub answer_tpot_ms: Stats,
+    /// Reasoning tokens per request.
+    pub reasoning_tokens: Stats,
+    /// Answer tokens per request.
+    pub answer_tokens: Stats,
 }
 
 /// summary.json.
@@ -257,6 +285,38 @@ pub struct Summary {
     pub pairs: Vec<PairTable>,
     /// Files the analysis wrote, relative to the run directory.
     pub files: Vec<String>,
+    /// Reasoning and answer apart (null when no measured request streamed reasoning).
+    pub reasoning: Option<ReasoningSummary>,
+}
+
+/// The reasoning figures, when any measured request streamed reasoning text.
+fn reasoning(a: &Analysis) -> Option<ReasoningSummary> {
+    let q = &a.rec.derived.reasoning;
+    let with = a
+        .measured
+        .iter()
+        .filter(|&&i| !q.ttft_reasoning_ms[i].is_nan() || q.reasoning_tokens[i] > 0.0)
+        .count() as u64;
+    if with == 0 {
+        return None;
+    }
+    let sum = |v: &[f64]| a.measured_values(v).iter().sum::<f64>();
+    Some(ReasoningSummary {
+        requests_with_reasoning: with,
+        reasoning_from_usage: a
+            .measured
+            .iter()
+            .filter(|&&i| q.reasoning_from_usage[i])
+            .count() as u64,
+        total_reasoning_tokens: sum(&q.reasoning_tokens),
+        total_answer_tokens: sum(&q.answer_tokens),
+        ttft_reasoning_ms: stats_of(a, &q.ttft_reasoning_ms),
+        ttft_answer_ms: stats_of(a, &q.ttft_answer_ms),
+        thinking_ms: stats_of(a, &q.thinking_ms),
+        answer_tpot_ms: stats_of(a, &q.answer_tpot_ms),
+        reasoning_tokens: stats_of(a, &q.reasoning_tokens),
+        answer_tokens: stats_of(a, &q.answer_tokens),
+    })
 }
 
 fn stats_of(a: &Analysis, per_row: &[f64]) -> Stats {
@@ -444,10 +504,12 @@ pub fn build(a: &Analysis) -> Summary {
         breakdowns: Breakdowns {
             concurrency: distributions::by_concurrency(a),
             turn: distributions::by_turn(a),
+            dataset: distributions::by_dataset(a),
         },
         pairs: distributions::pairs(a),
         files: Vec::new(),
         server_timings: crate::server::timings(a),
+        reasoning: reasoning(a),
         ..Summary::default()
     }
 }

@@ -144,22 +144,21 @@ pub fn render(s: &Summary) -> String {
         let _ = write!(out, "{k:>8}");
     }
     out.push('\n');
-    for (label, st) in metric_rows(s) {
-        let _ = write!(out, "{label:<22}");
-        for k in cols {
-            let v = if k == "n" {
-                Some(st.count as f64)
-            } else {
-                st.get(k)
-            };
-            let text = if k == "n" {
-                st.count.to_string()
-            } else {
-                num(v)
-            };
-            let _ = write!(out, "{text:>8}");
-        }
-        out.push('\n');
+    stat_rows(&mut out, &metric_rows(s), &cols);
+    if let Some(q) = &s.reasoning {
+        rule(
+            &mut out,
+            &format!(
+                "reasoning ({} requests: {} reasoning + {} answer tokens)",
+                q.requests_with_reasoning,
+                num(Some(q.total_reasoning_tokens)),
+                num(Some(q.total_answer_tokens))
+            ),
+        );
+        stat_rows(&mut out, &reasoning_rows(q), &cols);
+    }
+    if !s.breakdowns.dataset.is_empty() {
+        dataset_rows(&mut out, &s.breakdowns.dataset);
     }
     if let Some(sv) = &s.server {
         server_rows(&mut out, sv);
@@ -193,6 +192,59 @@ pub fn render(s: &Summary) -> String {
     }
     out.push_str(&"=".repeat(WIDTH));
     out
+}
+
+/// Rows of the reasoning table: (label, stats).
+pub fn reasoning_rows(q: &crate::summary::ReasoningSummary) -> [(&'static str, &Stats); 6] {
+    [
+        ("TTFT reasoning (ms)", &q.ttft_reasoning_ms),
+        ("TTFT answer (ms)", &q.ttft_answer_ms),
+        ("Thinking time (ms)", &q.thinking_ms),
+        ("Answer TPOT (ms)", &q.answer_tpot_ms),
+        ("Reasoning tokens", &q.reasoning_tokens),
+        ("Answer tokens", &q.answer_tokens),
+    ]
+}
+
+/// One line per statistic, the columns `cols` (`n` is the count).
+fn stat_rows(out: &mut String, rows: &[(&str, &Stats)], cols: &[&str]) {
+    for (label, st) in rows {
+        let _ = write!(out, "{label:<22}");
+        for &k in cols {
+            let text = if k == "n" {
+                st.count.to_string()
+            } else {
+                num(st.get(k))
+            };
+            let _ = write!(out, "{text:>8}");
+        }
+        out.push('\n');
+    }
+}
+
+/// The measured requests of each named dataset: p50 and p99 of the latencies.
+fn dataset_rows(out: &mut String, rows: &[crate::distributions::GroupRow]) {
+    rule(out, "by dataset");
+    let _ = writeln!(
+        out,
+        "{:<22}{:>6}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}{:>10}",
+        "dataset", "n", "TTFT p50", "p99", "TPOT p50", "p99", "E2EL p50", "p99", "out tok/s"
+    );
+    for g in rows {
+        let _ = writeln!(
+            out,
+            "{:<22}{:>6}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}{:>10}",
+            g.label,
+            g.requests,
+            num(g.ttft_ms.p50),
+            num(g.ttft_ms.p99),
+            num(g.tpot_ms.p50),
+            num(g.tpot_ms.p99),
+            num(g.e2el_ms.p50),
+            num(g.e2el_ms.p99),
+            num(g.request_output_throughput.mean)
+        );
+    }
 }
 
 /// The server's side: its histograms beside the client's percentiles, its gauges and counters.

@@ -184,6 +184,9 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
     o.http_status = col.status;
     o.first_byte = col.first_byte;
     o.first_token = col.first_token;
+    o.first_reasoning = col.first_reasoning;
+    o.first_answer = col.first_answer;
+    o.usage_reasoning = col.usage_reasoning;
     o.chunks = std::mem::take(&mut col.chunks);
     o.content = std::mem::take(&mut col.content);
     o.reasoning = std::mem::take(&mut col.reasoning);

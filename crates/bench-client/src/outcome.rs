@@ -39,6 +39,12 @@ pub struct Outcome {
     pub end: Option<i64>,
     /// Every content chunk.
     pub chunks: Vec<i64>,
+    /// First reasoning chunk.
+    pub first_reasoning: Option<i64>,
+    /// First answer chunk.
+    pub first_answer: Option<i64>,
+    /// Server usage: reasoning tokens.
+    pub usage_reasoning: Option<u32>,
     /// Generated answer text.
     pub content: String,
     /// Generated reasoning text.
@@ -85,6 +91,9 @@ impl Outcome {
             first_token: None,
             end: None,
             chunks: Vec::new(),
+            first_reasoning: None,
+            first_answer: None,
+            usage_reasoning: None,
             content: String::new(),
             reasoning: String::new(),
             usage_prompt: None,

@@ -63,6 +63,77 @@ pub struct DatasetConfig {
     /// twice, the same dataset in two runs). Counted in the prompt lengths. Added when the
     /// workload is written; Mooncake block prompts need `workload.mooncake.materialize: true`.
     pub unique_prefix: bool,
+    /// Named datasets (the top-level `datasets:` map) to use instead of this section's own
+    /// type: one name, or a weighted mix (`[{name: sharegpt, weight: 0.7}, {name: long_docs,
+    /// weight: 0.3}]`). Each request records which one it came from.
+    #[serde(rename = "use")]
+    pub use_: Option<DatasetUse>,
+    /// Records (plain prompts or sessions) in a mix (null: as many as the named datasets allow
+    /// at their weights). Split by weight with the largest-remainder rule (docs/DATASETS.md).
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
+    pub records: Option<u64>,
+}
+
+/// `dataset.use`: one named dataset, or a weighted mix of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DatasetUse {
+    /// One name of `datasets:`.
+    One(String),
+    /// A weighted mix.
+    Mix(Vec<MixPart>),
+}
+
+/// One part of a dataset mix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MixPart {
+    /// A name of `datasets:`.
+    pub name: String,
+    /// Relative weight (> 0); weights need not sum to 1.
+    #[serde(default = "unit_weight")]
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    pub weight: f64,
+}
+
+fn unit_weight() -> f64 {
+    1.0
+}
+
+impl DatasetUse {
+    /// The parts: (name, weight), a single name weighing 1.
+    pub fn parts(&self) -> Vec<(&str, f64)> {
+        match self {
+            DatasetUse::One(n) => vec![(n.as_str(), 1.0)],
+            DatasetUse::Mix(v) => v.iter().map(|p| (p.name.as_str(), p.weight)).collect(),
+        }
+    }
+}
+
+/// Splits `total` records among `weights` exactly: each part gets `floor(total x w / sum)`,
+/// and the records left over go one each to the parts with the largest fractional remainders
+/// (ties: the earlier part), the largest-remainder (Hamilton) rule. The counts sum to `total`.
+pub fn split_by_weight(total: u64, weights: &[f64]) -> Vec<u64> {
+    let sum: f64 = weights.iter().sum();
+    if weights.is_empty() || sum <= 0.0 {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
+    let mut counts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut left = total.saturating_sub(counts.iter().sum());
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for i in order.into_iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        counts[i] += 1;
+        left -= 1;
+    }
+    counts
 }
 
 impl Default for DatasetConfig {
@@ -76,6 +147,8 @@ impl Default for DatasetConfig {
             client_trace: ClientTraceDataset::default(),
             custom: CustomDataset::default(),
             unique_prefix: false,
+            use_: None,
+            records: None,
         }
     }
 }
@@ -370,6 +443,87 @@ pub struct CustomDataset {
     /// directory), `output_length`.
     #[schemars(extend("format" = "bench-path"))]
     pub path: Option<String>,
+}
+
+/// Checks `datasets.<name>`: the checks of a `dataset` section, under its own keys; the keys
+/// that only make sense on `dataset` itself are refused.
+pub(crate) fn validate_named(name: &str, d: &DatasetConfig, e: &mut Errors) {
+    let prefix = format!("datasets.{name}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        e.push(
+            &prefix,
+            "a dataset name must be letters, digits, `-` or `_` (it is written in every record)",
+        );
+    }
+    for (key, set) in [
+        ("use", d.use_.is_some()),
+        ("records", d.records.is_some()),
+        ("unique_prefix", d.unique_prefix),
+    ] {
+        if set {
+            e.push(
+                &format!("{prefix}.{key}"),
+                "belongs on `dataset` (it applies to the whole run), not on a named dataset",
+            );
+        }
+    }
+    let mut own = Errors::default();
+    d.validate(&mut own);
+    for x in own.0 {
+        let key = match x.key.strip_prefix("dataset") {
+            Some(rest) => format!("{prefix}{rest}"),
+            None => x.key,
+        };
+        e.push(&key, x.msg);
+    }
+}
+
+impl crate::Config {
+    /// Checks `dataset.use` against `datasets:`.
+    pub(crate) fn validate_use(&self, e: &mut Errors) {
+        let Some(u) = &self.dataset.use_ else {
+            return;
+        };
+        let parts = u.parts();
+        if parts.is_empty() {
+            e.push("dataset.use", "names no dataset");
+        }
+        for (i, (name, w)) in parts.iter().enumerate() {
+            let key = match u {
+                DatasetUse::One(_) => "dataset.use".to_string(),
+                DatasetUse::Mix(_) => format!("dataset.use[{i}]"),
+            };
+            if !self.datasets.contains_key(*name) {
+                let near = self
+                    .datasets
+                    .keys()
+                    .map(|k| (strsim::normalized_damerau_levenshtein(name, k), k))
+                    .filter(|(s, _)| *s >= 0.6)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                let msg = match (near, self.datasets.is_empty()) {
+                    (_, true) => format!("`{name}` is not defined: `datasets:` is empty"),
+                    (Some((_, k)), _) => {
+                        format!("`{name}` is not in `datasets:`; did you mean `{k}`?")
+                    }
+                    (None, _) => format!(
+                        "`{name}` is not in `datasets:` (defined: {})",
+                        self.datasets.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                e.push(&key, msg);
+            }
+            if !(w.is_finite() && *w > 0.0) {
+                e.push(&format!("{key}.weight"), format!("{w} must be > 0"));
+            }
+            if parts[..i].iter().any(|(n, _)| n == name) {
+                e.push(&key, format!("`{name}` is named twice"));
+            }
+        }
+    }
 }
 
 impl DatasetConfig {

@@ -72,6 +72,9 @@ pub struct Config {
     pub tokenizer: TokenizerSpec,
     /// `dataset`: prompts.
     pub dataset: DatasetConfig,
+    /// Named datasets, each a `dataset` section of its own, for `dataset.use` (one name or a
+    /// weighted mix).
+    pub datasets: std::collections::BTreeMap<String, DatasetConfig>,
     /// `workload`: when each request is sent.
     pub workload: WorkloadConfig,
     /// `client`: how it is sent.
@@ -99,6 +102,7 @@ impl Default for Config {
             seed: 42,
             tokenizer: TokenizerSpec::default(),
             dataset: DatasetConfig::default(),
+            datasets: Default::default(),
             workload: WorkloadConfig::default(),
             client: ClientConfig::default(),
             metrics: MetricsConfig::default(),
@@ -131,7 +135,14 @@ impl Config {
                 ),
             );
         }
-        self.dataset.validate(&mut e);
+        if self.dataset.use_.is_some() {
+            self.validate_use(&mut e);
+        } else {
+            self.dataset.validate(&mut e);
+        }
+        for (name, d) in &self.datasets {
+            dataset::validate_named(name, d, &mut e);
+        }
         self.workload.validate(&mut e);
         if self.dataset.unique_prefix
             && self.workload.kind == workload::WorkloadType::Mooncake

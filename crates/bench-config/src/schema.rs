@@ -112,8 +112,11 @@ fn describe_type(s: &Value) -> String {
                     .unwrap_or_else(|| "any".into())
             ),
             "object" => {
+                let values = s.get("additionalProperties").map(resolve);
                 if s.get("properties").is_some() {
                     "mapping".to_string()
+                } else if values.is_some_and(|v| v.get("properties").is_some()) {
+                    "map of name to mapping".to_string()
                 } else {
                     "map of string".to_string()
                 }
@@ -196,9 +199,12 @@ pub fn path_keys(tree: &Value) -> Vec<String> {
             out.push(path.to_string());
             return;
         }
-        if let (Some(props), Value::Object(m)) = (s.get("properties"), v) {
+        if let Value::Object(m) = v {
+            let props = s.get("properties");
+            // a map (`datasets:`): every value has the schema of additionalProperties
+            let additional = s.get("additionalProperties").filter(|a| a.is_object());
             for (k, x) in m {
-                if let Some(ks) = props.get(k) {
+                if let Some(ks) = props.and_then(|p| p.get(k)).or(additional) {
                     walk(ks, x, &join(path, k), out);
                 }
             }

@@ -89,6 +89,26 @@ impl SimPreset {
     }
 }
 
+/// Where the simulated engine puts reasoning text in a chat delta or message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningField {
+    /// `reasoning_content` (SGLang; vLLM before 0.10).
+    ReasoningContent,
+    /// `reasoning` (vLLM 0.10 and later).
+    Reasoning,
+}
+
+impl ReasoningField {
+    /// The JSON key.
+    pub fn key(self) -> &'static str {
+        match self {
+            ReasoningField::ReasoningContent => "reasoning_content",
+            ReasoningField::Reasoning => "reasoning",
+        }
+    }
+}
+
 /// `sim`: parameters of the simulated engine. Engine parameters left null take the preset's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -139,6 +159,14 @@ pub struct SimConfig {
     pub eos_mean_tokens: f64,
     /// Prompt tokens counted for each image content part.
     pub image_tokens: u32,
+    /// Reasoning mode (chat only): the share of each reply streamed first as reasoning deltas,
+    /// `floor(share x reply tokens)` tokens, the rest as answer content, the way vLLM's and
+    /// SGLang's reasoning parsers stream it. 0: no reasoning.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub reasoning_share: f64,
+    /// The delta field reasoning text goes in: `reasoning_content` (SGLang, vLLM before 0.10)
+    /// or `reasoning` (vLLM 0.10 and later).
+    pub reasoning_field: ReasoningField,
     /// Threads of the engine's own runtime (1: everything on one thread).
     #[schemars(range(min = 1, max = 64))]
     pub worker_threads: u32,
@@ -167,6 +195,8 @@ impl Default for SimConfig {
             prefix_caching: true,
             eos_mean_tokens: 256.0,
             image_tokens: 576,
+            reasoning_share: 0.0,
+            reasoning_field: ReasoningField::ReasoningContent,
             worker_threads: 1,
             seed: None,
             time_scale: 1.0,
@@ -244,6 +274,12 @@ impl SimConfig {
             e.push(
                 "sim.eos_mean_tokens",
                 format!("{} must be >= 1", self.eos_mean_tokens),
+            );
+        }
+        if !(self.reasoning_share.is_finite() && (0.0..=1.0).contains(&self.reasoning_share)) {
+            e.push(
+                "sim.reasoning_share",
+                format!("{} must be in 0..=1", self.reasoning_share),
             );
         }
         if self.worker_threads == 0 || self.worker_threads > 64 {

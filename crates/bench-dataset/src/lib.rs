@@ -16,6 +16,7 @@
 
 mod client_trace;
 mod custom;
+mod mix;
 mod output;
 mod random;
 mod sampling;
@@ -144,10 +145,13 @@ pub fn run_with_threads(
     threads: usize,
 ) -> Result<StageOutput, DatasetError> {
     let d = &cfg.dataset;
+    let threads = threads.max(1);
+    if d.use_.is_some() {
+        return run_mix(cfg, run_dir, threads);
+    }
     let input = input_file(cfg)?;
     let text = text::Text::load(&cfg.tokenizer)?;
     let mut w = output::DatasetWriter::create(run_dir)?;
-    let threads = threads.max(1);
     let report = match (d.kind, &input) {
         (DatasetType::Random, _) => random::run(&d.random, cfg.seed, &text, &mut w, threads)?,
         (DatasetType::SyntheticShared, _) => {
@@ -177,14 +181,31 @@ pub fn run_with_threads(
         None => "the generator produced no prompt".into(),
     })?;
 
+    let inputs = input.map(|(k, p)| (k.to_string(), p)).into_iter().collect();
+    Ok(stage_output(totals, d.kind.as_str(), inputs, report))
+}
+
+/// `dataset.use`: named datasets, one or a weighted mix ([`mix`]).
+fn run_mix(cfg: &Config, run_dir: &Path, threads: usize) -> Result<StageOutput, DatasetError> {
+    let mut w = output::DatasetWriter::create(run_dir)?;
+    let m = mix::run(cfg, run_dir, &mut w, threads)?;
+    let totals = w.finish_if_not_empty(|| "the mix has no record (dataset.records)".into())?;
+    Ok(stage_output(totals, "mix", m.inputs, m.report))
+}
+
+/// The stage's files and stats.
+fn stage_output(
+    totals: output::Totals,
+    kind: &str,
+    inputs: Vec<(String, PathBuf)>,
+    report: Report,
+) -> StageOutput {
     let mut out = StageOutput {
         outputs: vec![files::DATASET.to_string()],
+        inputs,
         ..StageOutput::default()
     };
-    if let Some((key, p)) = input {
-        out.inputs.push((key.to_string(), p));
-    }
-    out.stat("type", d.kind.as_str());
+    out.stat("type", kind);
     out.stat("records", totals.records);
     out.stat("prompts", totals.prompts);
     out.stat("sessions", totals.sessions);
@@ -202,5 +223,5 @@ pub fn run_with_threads(
     for (k, v) in report.stats {
         out.stats.insert(k, v);
     }
-    Ok(out)
+    out
 }

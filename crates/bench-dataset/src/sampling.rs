@@ -28,6 +28,10 @@ pub(crate) mod stream {
     pub const MULTI_SESSION: u64 = 0x4d54_5353;
     /// synthetic_multiturn: the shared system prefix.
     pub const MULTI_PREFIX: u64 = 0x4d54_5046;
+    /// dataset.use: the subset of one named dataset (a = the name's key).
+    pub const MIX_SUBSET: u64 = 0x4d49_5853;
+    /// dataset.use: the order of the mix.
+    pub const MIX_ORDER: u64 = 0x4d49_584f;
 }
 
 /// The seed of item (`a`, `b`) of `stream` under the run seed.

@@ -79,6 +79,7 @@ fn session(
         prompts,
         prompt_lengths: Some(lengths),
         source_id: None,
+        dataset: None,
     }
 }
 

@@ -43,6 +43,10 @@ pub(crate) struct Shared {
     pub params: SimParams,
     pub eos_mean_tokens: f64,
     pub image_tokens: u32,
+    /// Share of each chat reply streamed as reasoning first.
+    pub reasoning_share: f64,
+    /// The delta key of reasoning text.
+    pub reasoning_key: &'static str,
     pub seed: u64,
     pub engine: UnboundedSender<Arrival>,
     pub metrics: Arc<Metrics>,
@@ -233,6 +237,10 @@ async fn generate(req: Request<Incoming>, sh: Arc<Shared>, arrived: Instant, rou
         unix_now(),
         &sh.model_json,
         Arc::clone(&sh.vocab),
+    )
+    .with_reasoning(
+        crate::sse::reasoning_tokens(sh.reasoning_share, p.output_len),
+        sh.reasoning_key,
     );
     let arrival = Arrival {
         arrived,

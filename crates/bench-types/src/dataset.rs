@@ -35,6 +35,9 @@ pub struct PlainPrompt {
     /// Shared-prefix group this prompt belongs to (synthetic_shared), for analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_group: Option<u32>,
+    /// The named dataset (`datasets:`) this prompt came from, in a mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
 }
 
 impl PlainPrompt {
@@ -46,6 +49,7 @@ impl PlainPrompt {
             output_length: None,
             image_path: None,
             prefix_group: None,
+            dataset: None,
         }
     }
 }
@@ -70,6 +74,9 @@ pub struct SessionRecord {
     /// The identifier in the source data (e.g. a ShareGPT id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
+    /// The named dataset (`datasets:`) this session came from, in a mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
 }
 
 /// One line of `dataset.jsonl`.
@@ -225,6 +232,7 @@ mod tests {
                 prompt_lengths: Some(vec![1, 1]),
                 completion_lengths: Some(vec![1, 1]),
                 source_id: Some("abc_0".into()),
+                dataset: Some("mix_a".into()),
             }),
         ];
         let dir = tempfile::tempdir().unwrap();

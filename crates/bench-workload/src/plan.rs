@@ -76,6 +76,8 @@ pub(crate) struct Planned {
     pub output_length: Option<u32>,
     pub session: Option<(u64, u32)>,
     pub image_path: Option<Arc<str>>,
+    /// The named dataset the prompt came from.
+    pub dataset: Option<Arc<str>>,
 }
 
 /// Decides every demand's prompt, in time order (`demands` must be sorted).
@@ -108,6 +110,7 @@ pub(crate) fn resolve(
                     output_length: d.output_length.or(it.output_length),
                     session,
                     image_path: it.image_path.clone(),
+                    dataset: it.dataset.clone(),
                 }
             };
             match d.want {
@@ -131,6 +134,7 @@ pub(crate) fn resolve(
                         output_length: d.output_length,
                         session: None,
                         image_path: None,
+                        dataset: None,
                     },
                 },
                 Want::Blocks {
@@ -144,6 +148,7 @@ pub(crate) fn resolve(
                     output_length: d.output_length,
                     session: None,
                     image_path: None,
+                    dataset: None,
                 },
             }
         })

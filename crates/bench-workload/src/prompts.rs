@@ -30,6 +30,8 @@ pub(crate) struct Item {
     pub len: u32,
     pub output_length: Option<u32>,
     pub image_path: Option<Arc<str>>,
+    /// The named dataset it came from (`dataset` of its record).
+    pub dataset: Option<Arc<str>>,
 }
 
 /// A plain prompt (one item, `session == false`) or a session's turns.
@@ -73,6 +75,7 @@ impl Pool {
                         len: p.prompt_length.unwrap_or(0),
                         output_length: p.output_length,
                         image_path: p.image_path.map(Into::into),
+                        dataset: p.dataset.map(Into::into),
                     };
                     Unit {
                         items: vec![item],
@@ -99,6 +102,7 @@ impl Pool {
                         check("completion_lengths", l.len())?;
                     }
                     let mut items = Vec::with_capacity(k);
+                    let dataset: Option<Arc<str>> = s.dataset.map(Into::into);
                     for (i, prompt) in s.prompts.into_iter().enumerate() {
                         let text: Arc<str> = prompt.into();
                         let len = s.prompt_lengths.as_ref().map(|l| l[i]);
@@ -116,6 +120,7 @@ impl Pool {
                             len: len.unwrap_or(0),
                             output_length: out,
                             image_path: None,
+                            dataset: dataset.clone(),
                         });
                     }
                     Unit {
@@ -299,6 +304,7 @@ mod tests {
             len,
             output_length: None,
             image_path: None,
+            dataset: None,
         }
     }
 

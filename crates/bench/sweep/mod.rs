@@ -382,6 +382,7 @@ fn stage_keys(tree: &Value) -> (String, String) {
     let hash = |v: Value| format!("{:x}", sha2::Sha256::digest(v.to_string().as_bytes()));
     let ds = hash(serde_json::json!({
         "dataset": tree["dataset"],
+        "datasets": tree["datasets"],
         "tokenizer": tree["tokenizer"],
         "seed": tree["seed"],
     }));

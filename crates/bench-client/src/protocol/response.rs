@@ -34,6 +34,14 @@ struct Usage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,6 +132,13 @@ struct TgiBody<'a> {
     error: Option<serde::de::IgnoredAny>,
 }
 
+/// What kinds of generated text an event carried.
+#[derive(Debug, Default, Clone, Copy)]
+struct Got {
+    answer: bool,
+    reasoning: bool,
+}
+
 /// Everything received for one request.
 #[derive(Debug)]
 pub struct Collector {
@@ -138,6 +153,12 @@ pub struct Collector {
     pub first_token: Option<i64>,
     /// Every content chunk.
     pub chunks: Vec<i64>,
+    /// First chunk that carried reasoning text.
+    pub first_reasoning: Option<i64>,
+    /// First chunk that carried answer text (content, completions text, a TGI token).
+    pub first_answer: Option<i64>,
+    /// Server-reported reasoning tokens (`usage.completion_tokens_details.reasoning_tokens`).
+    pub usage_reasoning: Option<u32>,
     /// Generated answer text.
     pub content: String,
     /// Generated reasoning text.
@@ -241,6 +262,9 @@ impl Collector {
             first_byte: None,
             first_token: None,
             chunks: Vec::new(),
+            first_reasoning: None,
+            first_answer: None,
+            usage_reasoning: None,
             content: String::new(),
             reasoning: String::new(),
             usage_prompt: None,
@@ -399,14 +423,14 @@ impl Collector {
                 if let Some(u) = c.usage {
                     self.usage_prompt = u.prompt_tokens.map(clip).or(self.usage_prompt);
                     self.usage_output = u.completion_tokens.map(clip).or(self.usage_output);
-                    self.take_cached(u.prompt_tokens_details);
+                    self.take_details(u.prompt_tokens_details, u.completion_tokens_details);
                 }
                 if let Some(t) = c.timings {
                     self.take_timings(t);
                 }
                 match c.choices.into_iter().next() {
                     Some(ch) => self.take_choice(ch),
-                    None => false,
+                    None => Got::default(),
                 }
             }
             Api::Tgi => {
@@ -425,7 +449,7 @@ impl Collector {
                     self.done = true;
                     self.done_at.get_or_insert(at);
                 }
-                match t.token {
+                let answer = match t.token {
                     Some(tok) if !tok.special => match tok.text {
                         Some(s) if !s.0.is_empty() => {
                             self.content.push_str(&s.0);
@@ -434,20 +458,34 @@ impl Collector {
                         _ => false,
                     },
                     _ => false,
+                };
+                Got {
+                    answer,
+                    reasoning: false,
                 }
             }
         };
-        if got {
+        if got.answer || got.reasoning {
             self.chunks.push(at);
             self.first_token.get_or_insert(at);
+        }
+        if got.answer {
+            self.first_answer.get_or_insert(at);
+        }
+        if got.reasoning {
+            self.first_reasoning.get_or_insert(at);
         }
         Ok(())
     }
 
-    /// `usage.prompt_tokens_details.cached_tokens`.
-    fn take_cached(&mut self, d: Option<PromptDetails>) {
-        if let Some(n) = d.and_then(|d| d.cached_tokens) {
+    /// `usage.prompt_tokens_details.cached_tokens` and
+    /// `usage.completion_tokens_details.reasoning_tokens`.
+    fn take_details(&mut self, p: Option<PromptDetails>, c: Option<CompletionDetails>) {
+        if let Some(n) = p.and_then(|d| d.cached_tokens) {
             self.server.cached_prompt_tokens = Some(clip(n));
+        }
+        if let Some(n) = c.and_then(|d| d.reasoning_tokens) {
+            self.usage_reasoning = Some(clip(n));
         }
     }
 
@@ -465,20 +503,20 @@ impl Collector {
         }
     }
 
-    /// Appends a choice's text; true when it carried any.
-    fn take_choice(&mut self, ch: Choice<'_>) -> bool {
-        let mut got = false;
+    /// Appends a choice's text; says which kinds it carried.
+    fn take_choice(&mut self, ch: Choice<'_>) -> Got {
+        let mut got = Got::default();
         if let Some(f) = ch.finish_reason {
             self.finish_reason = Some(f.0.into_owned());
         }
         if let Some(t) = ch.text.filter(|t| !t.0.is_empty()) {
             self.content.push_str(&t.0);
-            got = true;
+            got.answer = true;
         }
         if let Some(m) = ch.delta.or(ch.message) {
             if let Some(t) = m.content.filter(|t| !t.0.is_empty()) {
                 self.content.push_str(&t.0);
-                got = true;
+                got.answer = true;
             }
             if let Some(t) = m
                 .reasoning_content
@@ -486,7 +524,7 @@ impl Collector {
                 .filter(|t| !t.0.is_empty())
             {
                 self.reasoning.push_str(&t.0);
-                got = true;
+                got.reasoning = true;
             }
         }
         got
@@ -515,7 +553,7 @@ impl Collector {
                 if let Some(u) = c.usage {
                     self.usage_prompt = u.prompt_tokens.map(clip);
                     self.usage_output = u.completion_tokens.map(clip);
-                    self.take_cached(u.prompt_tokens_details);
+                    self.take_details(u.prompt_tokens_details, u.completion_tokens_details);
                 }
                 if let Some(t) = c.timings {
                     self.take_timings(t);

@@ -31,6 +31,9 @@ fn chat_stream_role_chunk_is_not_a_token_reasoning_is() {
     assert_eq!(c.chunks, vec![7_000_000, 9_000_000, 9_000_000]);
     assert_eq!(c.content, "Hi\n you");
     assert_eq!(c.reasoning, "hmm");
+    assert_eq!(c.first_reasoning, Some(7_000_000));
+    assert_eq!(c.first_answer, Some(9_000_000));
+    assert_eq!(c.usage_reasoning, None);
     assert_eq!((c.usage_prompt, c.usage_output), (Some(12), Some(3)));
     assert_eq!(c.finish_reason.as_deref(), Some("length"));
     assert!(c.done);
@@ -283,4 +286,39 @@ fn server_timings_are_read_from_llamacpp_usage_details_and_tgi_headers() {
     });
     assert!(!c.server.any());
     assert_eq!(c.usage_prompt, None, "x-prompt-tokens is TGI's");
+}
+
+#[test]
+fn reasoning_field_and_usage_details_both_shapes() {
+    let base = Instant::now();
+    // vLLM 0.10+: `reasoning`; the usage's completion_tokens_details gives the server's count
+    let mut c = Collector::new(Api::OpenaiChat, true, base);
+    feed(
+        &mut c,
+        base,
+        &[
+            ("data: {\"choices\":[{\"delta\":{\"reasoning\":\" so\",\"content\":null}}]}\n\n", 4),
+            ("data: {\"choices\":[{\"delta\":{\"reasoning\":\" then\"}}]}\n\n", 5),
+            ("data: {\"choices\":[{\"delta\":{\"content\":\" yes\"},\"finish_reason\":\"stop\"}]}\n\n", 8),
+            ("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3,\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\ndata: [DONE]\n\n", 9),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        (c.reasoning.as_str(), c.content.as_str()),
+        (" so then", " yes")
+    );
+    assert_eq!(
+        (c.first_token, c.first_reasoning, c.first_answer),
+        (Some(4_000_000), Some(4_000_000), Some(8_000_000))
+    );
+    assert_eq!(c.usage_reasoning, Some(2));
+    // a non-streamed message: `reasoning_content` beside `content`, no chunk times
+    let mut b = Collector::new(Api::OpenaiChat, false, base);
+    feed(&mut b, base, &[("{\"choices\":[{\"message\":{\"content\":\"ok\",\"reasoning_content\":\"hm\"}}],\"usage\":{\"completion_tokens\":2,\"completion_tokens_details\":{\"reasoning_tokens\":1}}}", 3)]).unwrap();
+    assert_eq!(
+        (b.reasoning.as_str(), b.content.as_str(), b.usage_reasoning),
+        ("hm", "ok", Some(1))
+    );
+    assert_eq!((b.first_reasoning, b.first_answer), (None, None));
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bench_config::client::Api;
 use bench_text::Tokenizer;
 use bench_types::RequestStatus;
-use bench_types::record::{RequestRecord, StatusCounts, meta, schema};
+use bench_types::record::{Reasoning, RequestRecord, StatusCounts, meta, schema};
 use parquet::file::metadata::KeyValue;
 
 use crate::outcome::Outcome;
@@ -292,6 +292,18 @@ impl State {
             retried: o.retried,
             note: (!o.notes.is_empty()).then(|| o.notes.join("; ")),
             server: o.server,
+            reasoning: Reasoning {
+                first_reasoning_ns: o.first_reasoning,
+                first_answer_ns: o.first_answer,
+                reasoning_tokens: sent_any.then_some(clip(reasoning)),
+                usage_reasoning_tokens: o.usage_reasoning,
+            },
+            dataset: self
+                .cfg
+                .plan
+                .items
+                .get(o.idx as usize)
+                .and_then(|it| it.req.dataset.clone()),
         };
         self.stats.rows += 1;
         if o.warmup {

@@ -111,6 +111,7 @@ impl Converter<'_> {
             prompt_lengths: Some(Vec::new()),
             completion_lengths: answered.then(Vec::new),
             source_id: p.source_id,
+            dataset: None,
         };
         for (prompt, plen) in prompts.into_iter().zip(len.prompts) {
             let reply = replies.as_mut().and_then(Iterator::next);

@@ -12,7 +12,7 @@ pub mod schema;
 use serde::{Deserialize, Serialize};
 
 pub use read::{ChunkLists, FileMeta, RecordTable, Status};
-pub use schema::{RequestRecord, ServerTimes};
+pub use schema::{Reasoning, RequestRecord, ServerTimes};
 
 /// How a request ended. Every workload request ends as exactly one row with one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -198,6 +198,20 @@ pub mod columns {
     /// UInt32, nullable: prompt tokens the server took from its cache (`usage`'s
     /// `prompt_tokens_details.cached_tokens`, llama.cpp's `timings.cache_n`).
     pub const CACHED_PROMPT_TOKENS: &str = "cached_prompt_tokens";
+    /// Int64, nullable: first chunk that carried reasoning text (`reasoning_content` /
+    /// `reasoning` deltas).
+    pub const FIRST_REASONING_NS: &str = "first_reasoning_ns";
+    /// Int64, nullable: first chunk that carried answer text (content, completions text, a TGI
+    /// token).
+    pub const FIRST_ANSWER_NS: &str = "first_answer_ns";
+    /// UInt32, nullable: reasoning tokens counted by the client's tokenizer on the received
+    /// reasoning text (included in `output_tokens`).
+    pub const REASONING_TOKENS: &str = "reasoning_tokens";
+    /// UInt32, nullable: `usage.completion_tokens_details.reasoning_tokens` reported by the
+    /// server.
+    pub const USAGE_REASONING_TOKENS: &str = "usage_reasoning_tokens";
+    /// Utf8, nullable: the named dataset (`datasets:`) the request's prompt came from.
+    pub const DATASET: &str = "dataset";
 }
 
 /// Keys of the Parquet key-value metadata.

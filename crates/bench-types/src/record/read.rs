@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::schema::{RequestRecord, ServerTimes};
+use super::schema::{Reasoning, RequestRecord, ServerTimes};
 use super::{RequestStatus, columns as col, meta};
 use crate::FormatError;
 
@@ -215,6 +215,16 @@ pub struct RecordTable {
     pub server_inference_us: Vec<Option<u64>>,
     /// `cached_prompt_tokens`.
     pub cached_prompt_tokens: Vec<Option<u32>>,
+    /// `first_reasoning_ns` (missing in files of earlier versions: null, as for the rest).
+    pub first_reasoning_ns: Vec<Option<i64>>,
+    /// `first_answer_ns`.
+    pub first_answer_ns: Vec<Option<i64>>,
+    /// `reasoning_tokens`.
+    pub reasoning_tokens: Vec<Option<u32>>,
+    /// `usage_reasoning_tokens`.
+    pub usage_reasoning_tokens: Vec<Option<u32>>,
+    /// `dataset`.
+    pub dataset: Vec<Option<String>>,
 }
 
 /// The kind of values a column must hold.
@@ -280,7 +290,7 @@ pub const REQUIRED: [(&str, Kind); 19] = [
 ];
 
 /// Columns read when present.
-const OPTIONAL: [(&str, Kind); 11] = [
+const OPTIONAL: [(&str, Kind); 16] = [
     (col::CONNECT_NS, Kind::Time),
     (col::FINISH_REASON, Kind::String),
     (col::STREAM, Kind::Boolean),
@@ -292,6 +302,11 @@ const OPTIONAL: [(&str, Kind); 11] = [
     (col::SERVER_DECODE_US, Kind::Integer),
     (col::SERVER_INFERENCE_US, Kind::Integer),
     (col::CACHED_PROMPT_TOKENS, Kind::Integer),
+    (col::FIRST_REASONING_NS, Kind::Time),
+    (col::FIRST_ANSWER_NS, Kind::Time),
+    (col::REASONING_TOKENS, Kind::Integer),
+    (col::USAGE_REASONING_TOKENS, Kind::Integer),
+    (col::DATASET, Kind::String),
 ];
 
 fn bad(path: &Path, msg: impl Into<String>) -> FormatError {
@@ -473,6 +488,14 @@ impl RecordTable {
                 .map(ints)
                 .unwrap_or_else(|| vec![None; n]),
         );
+        self.first_reasoning_ns
+            .extend(or_null(col::FIRST_REASONING_NS));
+        self.first_answer_ns.extend(or_null(col::FIRST_ANSWER_NS));
+        let opt_u32 = |name| get(name).map(ints).unwrap_or_else(|| vec![None; n]);
+        self.reasoning_tokens.extend(opt_u32(col::REASONING_TOKENS));
+        self.usage_reasoning_tokens
+            .extend(opt_u32(col::USAGE_REASONING_TOKENS));
+        self.dataset.extend(opt_strings(col::DATASET));
         Ok(())
     }
 
@@ -535,6 +558,13 @@ impl RecordTable {
                     inference_us: self.server_inference_us[i],
                     cached_prompt_tokens: self.cached_prompt_tokens[i],
                 },
+                reasoning: Reasoning {
+                    first_reasoning_ns: self.first_reasoning_ns[i],
+                    first_answer_ns: self.first_answer_ns[i],
+                    reasoning_tokens: self.reasoning_tokens[i],
+                    usage_reasoning_tokens: self.usage_reasoning_tokens[i],
+                },
+                dataset: self.dataset[i].clone(),
             });
         }
         rows.sort_by_key(|r| (r.warmup, r.request_id));
@@ -580,6 +610,13 @@ mod tests {
                 inference_us: None,
                 cached_prompt_tokens: id.is_multiple_of(4).then_some(16),
             },
+            reasoning: Reasoning {
+                first_reasoning_ns: id.is_multiple_of(3).then_some(1_400),
+                first_answer_ns: Some(1_450),
+                reasoning_tokens: id.is_multiple_of(3).then_some(2),
+                usage_reasoning_tokens: id.is_multiple_of(6).then_some(2),
+            },
+            dataset: Some(if id.is_multiple_of(2) { "a" } else { "bb" }.into()),
             ..RequestRecord::new(id, 1_000 + id as i64, RequestStatus::Ok)
         }
     }

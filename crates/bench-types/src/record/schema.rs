@@ -72,6 +72,23 @@ pub struct RequestRecord {
     pub note: Option<String>,
     /// The server's own timings of this request, as it reported them.
     pub server: ServerTimes,
+    /// Reasoning and answer, apart.
+    pub reasoning: Reasoning,
+    /// `dataset`.
+    pub dataset: Option<String>,
+}
+
+/// A reasoning model's two phases: thinking, then answering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reasoning {
+    /// `first_reasoning_ns`.
+    pub first_reasoning_ns: Option<i64>,
+    /// `first_answer_ns`.
+    pub first_answer_ns: Option<i64>,
+    /// `reasoning_tokens`.
+    pub reasoning_tokens: Option<u32>,
+    /// `usage_reasoning_tokens`.
+    pub usage_reasoning_tokens: Option<u32>,
 }
 
 /// What a server reported about a request's time inside it (all optional: each engine reports
@@ -127,6 +144,8 @@ impl RequestRecord {
             retried: false,
             note: None,
             server: ServerTimes::default(),
+            reasoning: Reasoning::default(),
+            dataset: None,
         }
     }
 }
@@ -169,11 +188,16 @@ pub fn schema() -> SchemaRef {
         Field::new(col::SERVER_DECODE_US, DataType::UInt64, true),
         Field::new(col::SERVER_INFERENCE_US, DataType::UInt64, true),
         Field::new(col::CACHED_PROMPT_TOKENS, DataType::UInt32, true),
+        ns(col::FIRST_REASONING_NS, true),
+        ns(col::FIRST_ANSWER_NS, true),
+        Field::new(col::REASONING_TOKENS, DataType::UInt32, true),
+        Field::new(col::USAGE_REASONING_TOKENS, DataType::UInt32, true),
+        Field::new(col::DATASET, DataType::Utf8, true),
     ]))
 }
 
 /// Names of the Int64 time columns (delta-encoded in Parquet).
-pub const TIME_COLUMNS: [&str; 8] = [
+pub const TIME_COLUMNS: [&str; 10] = [
     col::SCHEDULED_NS,
     col::READY_NS,
     col::SENT_NS,
@@ -182,6 +206,8 @@ pub const TIME_COLUMNS: [&str; 8] = [
     col::FIRST_TOKEN_NS,
     col::END_NS,
     col::CHUNK_NS,
+    col::FIRST_REASONING_NS,
+    col::FIRST_ANSWER_NS,
 ];
 
 /// How requests.parquet is encoded: zstd level 3, the time columns delta-encoded without a
@@ -231,6 +257,10 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     let mut server_us: Vec<UInt64Builder> =
         (0..4).map(|_| UInt64Builder::with_capacity(n)).collect();
     let mut cached = UInt32Builder::with_capacity(n);
+    let mut r_times: Vec<Int64Builder> = (0..2).map(|_| Int64Builder::with_capacity(n)).collect();
+    let mut r_counts: Vec<UInt32Builder> =
+        (0..2).map(|_| UInt32Builder::with_capacity(n)).collect();
+    let mut dataset = StringBuilder::new();
     let s = |v: Option<i64>| v.map(|t| t - shift);
     for r in rows {
         id.append_value(r.request_id);
@@ -278,6 +308,20 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
             b.append_option(v);
         }
         cached.append_option(t.cached_prompt_tokens);
+        let q = &r.reasoning;
+        for (b, v) in r_times
+            .iter_mut()
+            .zip([q.first_reasoning_ns, q.first_answer_ns])
+        {
+            b.append_option(s(v));
+        }
+        for (b, v) in r_counts
+            .iter_mut()
+            .zip([q.reasoning_tokens, q.usage_reasoning_tokens])
+        {
+            b.append_option(v);
+        }
+        dataset.append_option(r.dataset.as_deref());
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -309,5 +353,16 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
             .map(|mut b| Arc::new(b.finish()) as ArrayRef),
     );
     cols.push(Arc::new(cached.finish()));
+    cols.extend(
+        r_times
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
+    cols.extend(
+        r_counts
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
+    cols.push(Arc::new(dataset.finish()));
     RecordBatch::try_new(schema(), cols)
 }

@@ -144,6 +144,7 @@ fn session_dataset(dir: &std::path::Path, n: u64) -> Vec<SessionRecord> {
                 prompt_lengths: None,
                 completion_lengths: None,
                 source_id: None,
+                dataset: None,
             }
         })
         .collect();

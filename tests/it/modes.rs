@@ -1,0 +1,242 @@
+//! Issue 15's modes end to end against the simulated engine: reasoning models, named datasets
+//! and mixes, interactive chat.
+
+use bench_types::record::RecordTable;
+
+use crate::common::*;
+
+/// ~30 requests of 512 prompt and 40 output tokens, in 1.5 s.
+const SHORT: &[&str] = &[
+    "workload.duration_ms=1500",
+    "workload.constant.target_qps=20",
+    "dataset.random.num_prompts=20",
+    "dataset.random.output_tokens=40",
+];
+
+#[test]
+fn reasoning_mode_records_both_phases_with_exact_token_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let mut kv = SHORT.to_vec();
+    // floor(0.3 x 40) = 12 reasoning tokens, then 28 answer tokens, in vLLM 0.10's `reasoning`
+    kv.extend(["sim.reasoning_share=0.3", "sim.reasoning_field=reasoning"]);
+    let o = bench_ok(run, &overrides(&kv));
+    let out = text(&o.stdout);
+    assert!(out.contains("TTFT answer (ms)"), "{out}");
+    let n = workload_requests(run);
+    let t = RecordTable::read(&run.join("requests.parquet")).unwrap();
+    assert_eq!(t.rows, n);
+    for i in 0..n {
+        assert_eq!(t.output_tokens[i], Some(40), "row {i}");
+        assert_eq!(t.usage_output_tokens[i], Some(40), "row {i}");
+        assert_eq!(t.reasoning_tokens[i], Some(12), "row {i}");
+        assert_eq!(t.usage_reasoning_tokens[i], Some(12), "row {i}");
+        let (fr, fa, ft) = (
+            t.first_reasoning_ns[i].unwrap(),
+            t.first_answer_ns[i].unwrap(),
+            t.first_token_ns[i].unwrap(),
+        );
+        assert_eq!(ft, fr, "TTFT counts the first reasoning token");
+        assert!(fa > fr, "row {i}: the answer comes after the reasoning");
+    }
+    let s = json(run, "summary.json");
+    let q = &s["reasoning"];
+    assert_eq!(q["requests_with_reasoning"], n);
+    assert_eq!(q["reasoning_from_usage"], n);
+    assert_eq!(q["total_reasoning_tokens"], 12.0 * n as f64);
+    assert_eq!(q["total_answer_tokens"], 28.0 * n as f64);
+    assert_eq!(q["reasoning_tokens"]["max"], 12.0);
+    assert_eq!(q["answer_tokens"]["min"], 28.0);
+    let ttft = s["ttft_ms"]["p50"].as_f64().unwrap();
+    let ttft_r = q["ttft_reasoning_ms"]["p50"].as_f64().unwrap();
+    let ttft_a = q["ttft_answer_ms"]["p50"].as_f64().unwrap();
+    let think = q["thinking_ms"]["p50"].as_f64().unwrap();
+    assert_eq!(ttft, ttft_r);
+    // 12 reasoning tokens take 11 decode steps (~10 ms each under the small preset) after the first
+    assert!(think > 11.0 * 5.0 && ttft_a > ttft_r + think * 0.9, "{q}");
+    // answer TPOT: (end - first answer) / 27, the same decode pace as the whole reply's TPOT
+    let tpot = s["tpot_ms"]["p50"].as_f64().unwrap();
+    let atpot = q["answer_tpot_ms"]["p50"].as_f64().unwrap();
+    assert!((atpot - tpot).abs() < tpot * 0.25, "{atpot} vs {tpot}");
+
+    // without the reasoning mode, nothing of it appears
+    let dir2 = tempfile::tempdir().unwrap();
+    bench_ok(dir2.path(), &overrides(SHORT));
+    let s2 = json(dir2.path(), "summary.json");
+    assert!(s2["reasoning"].is_null(), "{}", s2["reasoning"]);
+    let t2 = RecordTable::read(&dir2.path().join("requests.parquet")).unwrap();
+    assert!(t2.first_reasoning_ns.iter().all(Option::is_none));
+    assert!(t2.usage_reasoning_tokens.iter().all(Option::is_none));
+    assert_eq!(t2.first_answer_ns, t2.first_token_ns);
+}
+
+/// `bench` on config/datasets-mix.yaml (20 requests at 0.7 / 0.3, the engine 5x faster).
+fn mix_cmd(run: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bench"));
+    c.current_dir(root())
+        .env_remove("RUST_LOG")
+        .arg("-q")
+        .args(["--config", "config/datasets-mix.yaml"])
+        .args(["--override", &format!("run_dir={}", run.display())]);
+    for o in [
+        "workload.num_requests=20",
+        "dataset.records=20",
+        "sim.time_scale=0.2",
+    ]
+    .iter()
+    .chain(extra)
+    {
+        if o.starts_with("--") {
+            c.arg(o);
+        } else {
+            c.args(["--override", o]);
+        }
+    }
+    c
+}
+
+fn count<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Vec<(String, usize)> {
+    let mut m = std::collections::BTreeMap::new();
+    for n in names {
+        *m.entry(n.unwrap_or("-").to_string()).or_insert(0) += 1;
+    }
+    m.into_iter().collect()
+}
+
+#[test]
+fn a_weighted_dataset_mix_is_exact_recorded_and_broken_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("a");
+    let o = mix_cmd(&run, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("== by dataset"), "{out}");
+    // 20 at 0.7 / 0.3: exactly 14 + 6, in the dataset, the workload and the records
+    let want = vec![("chat".to_string(), 14), ("long_docs".to_string(), 6)];
+    let ds = bench_types::dataset::read(&run.join("dataset.jsonl")).unwrap();
+    let names = ds.iter().map(|r| match r {
+        bench_types::DatasetRecord::Plain(p) => p.dataset.as_deref(),
+        bench_types::DatasetRecord::Session(s) => s.dataset.as_deref(),
+    });
+    assert_eq!(count(names), want);
+    let wl = bench_types::workload::read(&run.join("workload.jsonl")).unwrap();
+    let reqs: Vec<_> = wl.entries.iter().flat_map(|e| &e.requests).collect();
+    assert_eq!(count(reqs.iter().map(|r| r.dataset.as_deref())), want);
+    for r in &reqs {
+        let long = r.dataset.as_deref() == Some("long_docs");
+        let n = r.prompt_length.unwrap();
+        assert!(
+            if long {
+                (1000..=6000).contains(&n)
+            } else {
+                n == 256
+            },
+            "{:?}: {n}",
+            r.dataset
+        );
+    }
+    let t = RecordTable::read(&run.join("requests.parquet")).unwrap();
+    assert_eq!(count(t.dataset.iter().map(|d| d.as_deref())), want);
+    let s = json(&run, "summary.json");
+    let b = s["breakdowns"]["dataset"].as_array().unwrap();
+    assert_eq!(b.len(), 2);
+    assert_eq!(
+        (b[0]["label"].as_str(), b[0]["requests"].as_u64()),
+        (Some("chat"), Some(14))
+    );
+    assert_eq!(
+        (b[1]["label"].as_str(), b[1]["requests"].as_u64()),
+        (Some("long_docs"), Some(6))
+    );
+    // long prompts take longer to prefill
+    assert!(
+        b[1]["ttft_ms"]["p50"].as_f64() > b[0]["ttft_ms"]["p50"].as_f64(),
+        "{b:?}"
+    );
+    let csv = std::fs::read_to_string(run.join("requests.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",long_docs")).count(), 6);
+
+    // the same seed gives the same dataset, byte for byte; another seed another order
+    let again = dir.path().join("b");
+    let o = mix_cmd(&again, &["--stage=dataset"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let bytes = |p: &std::path::Path| std::fs::read(p.join("dataset.jsonl")).unwrap();
+    assert_eq!(bytes(&run), bytes(&again));
+    let other = dir.path().join("c");
+    let o = mix_cmd(&other, &["seed=7", "--stage=dataset"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_ne!(bytes(&run), bytes(&other));
+}
+
+#[test]
+fn a_mix_with_sessions_renumbers_them_and_bad_names_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // an AIBrix session-layout file as a named custom dataset, beside the random `chat`
+    let f = dir.path().join("sessions.jsonl");
+    std::fs::write(
+        &f,
+        "{\"session_id\": 0, \"prompts\": [\"Hello there\", \"And then?\"]}\n{\"session_id\": 1, \"prompts\": [\"One\", \"Two\", \"Three\"]}\n{\"session_id\": 2, \"prompts\": [\"Why?\"]}\n",
+    )
+    .unwrap();
+    let run = dir.path().join("s");
+    let path = format!("datasets.sess.custom.path={}", f.display());
+    let o = mix_cmd(
+        &run,
+        &[
+            "datasets.sess.type=custom",
+            &path,
+            "dataset.use=[{name: chat, weight: 1}, {name: sess, weight: 1}]",
+            "dataset.records=6",
+            "--stage=dataset",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ds = bench_types::dataset::read(&run.join("dataset.jsonl")).unwrap();
+    assert_eq!(ds.len(), 6);
+    let sessions: Vec<_> = ds
+        .iter()
+        .filter_map(|r| match r {
+            bench_types::DatasetRecord::Session(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sessions.len(), 3, "all three sessions of `sess`");
+    let ids: Vec<u64> = sessions.iter().map(|s| s.session_id).collect();
+    assert_eq!(ids, [0, 1, 2], "numbered again in file order");
+    let mut src: Vec<&str> = sessions
+        .iter()
+        .map(|s| s.source_id.as_deref().unwrap())
+        .collect();
+    src.sort_unstable();
+    assert_eq!(src, ["sess:0", "sess:1", "sess:2"]);
+
+    // a name not in `datasets:`: exit 2, the key, and the nearest name
+    let o = mix_cmd(&dir.path().join("x"), &["dataset.use=long_doc"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("`dataset.use`: `long_doc` is not in `datasets:`; did you mean `long_docs`?"),
+        "{e}"
+    );
+    // more records than a dataset has
+    let o = mix_cmd(
+        &dir.path().join("y"),
+        &["dataset.records=1000", "--stage=dataset"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains(
+            "`dataset.records`: 1000 records at these weights take 700 of `chat`, which has 200"
+        ),
+        "{e}"
+    );
+}
