@@ -232,9 +232,11 @@ fn finish_registration(
     use bench_catalog::Status;
     match outcome {
         Ok(code) if *code == exit::OK => registration.finish(Status::Success, None, run_dir),
-        Ok(code) if *code == exit::RUN_FAILED => {
-            registration.finish(Status::Failed, Some("thresholds or verdict failed"), run_dir)
-        }
+        Ok(code) if *code == exit::RUN_FAILED => registration.finish(
+            Status::Failed,
+            Some("thresholds or verdict failed"),
+            run_dir,
+        ),
         Ok(_) => registration.finish(Status::Interrupted, Some("interrupted"), run_dir),
         Err(f) => registration.finish(Status::Failed, Some(&f.message), run_dir),
     }

@@ -390,6 +390,53 @@ fn the_api_in_buds_shapes(catalog: &str) {
     assert_eq!(m["total_record"], 10);
     let (_, l) = svc.get("/benchmark", T);
     assert_eq!(l["total_record"], 2);
+
+    // an experiment: a sweep whose runs are catalogued under its id
+    let (s, v) = svc.post("/benchmark/run-workflow", T, Some(&json!({"name": "x", "trigger_workflow": true,
+        "experiment": {"exp_dir": "/tmp/x", "axes": [{"key": "workload.constant.target_qps", "values": [5]}]}})));
+    bad(s, &v, "experiment.exp_dir");
+    let (s, v) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "x", "trigger_workflow": true,
+        "experiment": {"axes": [{"key": "workload.constant.target_qps", "values": [-5]}]}})),
+    );
+    bad(s, &v, "target_qps");
+    let (s, w) = svc.post(
+        "/benchmark/run-workflow",
+        T,
+        Some(&json!({"name": "api-sweep", "tags": ["sweep"], "trigger_workflow": true, "experiment": {
+            "overrides": {"workload.duration_ms": 400, "dataset.random.output_tokens": 4},
+            "axes": [{"key": "workload.constant.target_qps", "values": [10, 20]}],
+        }})),
+    );
+    assert_eq!(s, 200, "{w}");
+    let xid = w["benchmark_id"].as_str().unwrap().to_string();
+    let st = svc.wait(&xid, T);
+    let log = std::fs::read_to_string(
+        svc.dir
+            .path()
+            .join("runs")
+            .join(format!("api-sweep-{}", &xid[..8]))
+            .join("bench.log"),
+    )
+    .unwrap_or_default();
+    assert_eq!(st, "success", "{log}");
+    let (_, l) = svc.get("/benchmark?limit=50", T);
+    let all = l["benchmarks"].as_array().unwrap();
+    let x = all.iter().find(|b| b["id"] == xid.as_str()).unwrap();
+    assert_eq!(
+        (x["kind"].as_str(), x["name"].as_str()),
+        (Some("experiment"), Some("api-sweep"))
+    );
+    let cells: Vec<&Value> = all
+        .iter()
+        .filter(|b| b["experiment_id"] == xid.as_str())
+        .collect();
+    assert_eq!(cells.len(), 2, "{l}");
+    assert!(cells.iter().all(|c| c["status"] == "success"));
+    let (_, kinds) = svc.get("/benchmark?kind=experiment", T);
+    assert_eq!(kinds["total_record"], 1);
     let (s, o) = svc.get("/openapi.json", T);
     assert_eq!(s, 200);
     assert!(o["paths"]["/benchmark/result"]["get"].is_object());

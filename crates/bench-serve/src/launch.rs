@@ -53,6 +53,8 @@ pub struct WorkflowPost {
     pub overrides: Option<Vec<String>>,
     /// A whole bench config (YAML's JSON form) instead of Bud's fields.
     pub config: Option<Value>,
+    /// An experiment file (docs/EXPERIMENTS.md, as JSON) to run as a sweep instead of one run.
+    pub experiment: Option<Value>,
 }
 
 impl WorkflowPost {
@@ -86,7 +88,8 @@ impl WorkflowPost {
             num_requests,
             api_key_env,
             overrides,
-            config
+            config,
+            experiment
         )
     }
 }
@@ -129,6 +132,8 @@ pub struct Plan {
     pub overrides: Vec<String>,
     /// A request's own config, written into the run directory before the run.
     pub config_text: Option<String>,
+    /// An experiment: its file (written before it runs) and text; the child is `bench sweep`.
+    pub experiment: Option<(PathBuf, String)>,
 }
 
 /// The child's config from the accumulated fields.
@@ -150,6 +155,18 @@ pub fn plan(state: &State, w: &WorkflowPost) -> Result<Plan, ApiError> {
     let mut o: Vec<String> = state.opts.base_overrides.clone();
     let mut files = state.opts.config_files.clone();
     let mut config_text = None;
+    if let Some(x) = &w.experiment {
+        let experiment = experiment_file(state, x, &name, &id, &run_dir)?;
+        return Ok(Plan {
+            id,
+            name,
+            run_dir,
+            files,
+            overrides: o,
+            config_text,
+            experiment: Some(experiment),
+        });
+    }
     if let Some(cfg) = &w.config {
         if !cfg.is_object() {
             return Err(bad("config", "must be an object (a bench config)"));
@@ -271,7 +288,97 @@ pub fn plan(state: &State, w: &WorkflowPost) -> Result<Plan, ApiError> {
         files,
         overrides: o,
         config_text,
+        experiment: None,
     })
+}
+
+/// The experiment file a request's `experiment` becomes: its id, name and directory the
+/// service's, its base the service's config, its runs in the service's catalog.
+fn experiment_file(
+    state: &State,
+    x: &Value,
+    name: &str,
+    id: &str,
+    dir: &Path,
+) -> Result<(PathBuf, String), ApiError> {
+    let Value::Object(m) = x else {
+        return Err(bad("experiment", "must be an object (an experiment file)"));
+    };
+    for k in ["id", "exp_dir", "base", "name"] {
+        if m.contains_key(k) {
+            return Err(bad(
+                &format!("experiment.{k}"),
+                "is set by the service, not by a request",
+            ));
+        }
+    }
+    check_value("experiment", x)?;
+    let mut m = m.clone();
+    if let Some(Value::Object(o)) = m.get("overrides") {
+        for k in o.keys() {
+            if RESERVED.contains(&k.split('.').next().unwrap_or(k)) {
+                return Err(bad(
+                    &format!("experiment.overrides.{k}"),
+                    "is set by the service, not by a request",
+                ));
+            }
+        }
+    }
+    let mut ov = match m.remove("overrides") {
+        Some(Value::Object(o)) => o,
+        None => serde_json::Map::new(),
+        Some(_) => {
+            return Err(bad(
+                "experiment.overrides",
+                "must be a mapping of keys to values",
+            ));
+        }
+    };
+    ov.insert(
+        "catalog.url".into(),
+        Value::String(state.opts.catalog_url.clone()),
+    );
+    ov.insert("catalog.enabled".into(), Value::Bool(true));
+    m.insert("overrides".into(), Value::Object(ov));
+    m.insert("id".into(), Value::String(id.into()));
+    m.insert("name".into(), Value::String(name.into()));
+    m.insert("exp_dir".into(), Value::String(dir.display().to_string()));
+    if let Some(base) = state.opts.config_files.first() {
+        m.insert("base".into(), Value::String(base.display().to_string()));
+    }
+    let text =
+        serde_yaml::to_string(&Value::Object(m)).map_err(|e| bad("experiment", e.to_string()))?;
+    Ok((dir.with_extension("experiment.yaml"), text))
+}
+
+/// Checks an experiment as `bench sweep --dry-run` does (every cell's config), without running.
+pub fn validate_experiment(state: &State, p: &Plan) -> Result<(), ApiError> {
+    let Some((_, text)) = &p.experiment else {
+        return Ok(());
+    };
+    let dir = tempdir_for(p)?;
+    let f = dir.join("experiment.yaml");
+    std::fs::write(&f, text).map_err(|e| ApiError::internal(e.to_string()))?;
+    let o = Command::new(&state.opts.exe)
+        .args(["sweep", "--dry-run", "-q"])
+        .arg(&f)
+        .output()
+        .map_err(|e| ApiError::internal(e.to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = o?;
+    if !o.status.success() {
+        let msg = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(bad(
+            "experiment",
+            msg.replace(&f.display().to_string(), "experiment"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the plan's config as the run will (every problem, with its key), without running.
@@ -331,7 +438,18 @@ pub async fn start(state: Arc<State>, p: Plan, cfg: bench_config::Config) -> Res
         std::fs::write(p.run_dir.join("request-config.yaml"), t)
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
-    let entry = bench_catalog::config_entry::run_entry(&cfg, &p.id, &p.run_dir);
+    let mut entry = bench_catalog::config_entry::run_entry(&cfg, &p.id, &p.run_dir);
+    if let Some((f, text)) = &p.experiment {
+        std::fs::write(f, text).map_err(|e| ApiError::internal(e.to_string()))?;
+        entry.kind = bench_catalog::Kind::Experiment;
+        entry.name = p.name.clone();
+        (
+            entry.dataset_type,
+            entry.workload_type,
+            entry.concurrency,
+            entry.rate,
+        ) = (None, None, None, None);
+    }
     state
         .catalog
         .upsert(&entry)
@@ -370,12 +488,16 @@ fn run_child(state: &State, exe: &Path, p: &Plan) -> Result<i32, String> {
         std::fs::File::create(p.run_dir.join("bench.log")).map_err(|e| fail(e.to_string()))?;
     let log2 = log.try_clone().map_err(|e| fail(e.to_string()))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("-q");
-    for f in &p.files {
-        cmd.arg("--config").arg(f);
-    }
-    for o in &p.overrides {
-        cmd.arg("--override").arg(o);
+    if let Some((f, _)) = &p.experiment {
+        cmd.arg("sweep").arg(f);
+    } else {
+        cmd.arg("-q");
+        for f in &p.files {
+            cmd.arg("--config").arg(f);
+        }
+        for o in &p.overrides {
+            cmd.arg("--override").arg(o);
+        }
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(log))

@@ -763,6 +763,11 @@ async fn run_workflow(AxState(s): St, body: Bytes) -> ApiResult {
     }
     let plan = launch::plan(&s, &merged)?;
     let cfg = launch::validate(&plan)?;
+    let s2 = s.clone();
+    let plan =
+        tokio::task::spawn_blocking(move || launch::validate_experiment(&s2, &plan).map(|_| plan))
+            .await
+            .map_err(|x| ApiError::internal(x.to_string()))??;
     let id = plan.id.clone();
     let name = plan.name.clone();
     launch::start(s.clone(), plan, cfg).await?;

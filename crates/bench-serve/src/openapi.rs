@@ -44,7 +44,8 @@ pub fn spec() -> Value {
             "model": {"type": "string"}, "api": {"enum": ["openai-chat", "openai-completions", "tgi"]},
             "num_requests": {"type": "integer"}, "api_key_env": {"type": "string"},
             "overrides": {"type": "array", "items": {"type": "string"}, "description": "key=value config overrides"},
-            "config": {"type": "object", "description": "a whole bench config instead of Bud's fields"}
+            "config": {"type": "object", "description": "a whole bench config instead of Bud's fields"},
+            "experiment": {"type": "object", "description": "an experiment file (axes, repeats, search): a sweep instead of one run"}
         }
     });
     json!({

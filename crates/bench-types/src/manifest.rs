@@ -353,8 +353,14 @@ mod tests {
         assert_eq!(r["client"]["headers"]["X-Api-Token"], "<redacted>");
         assert_eq!(r["client"]["headers"]["X-Trace"], "1");
         let t = serde_json::json!({"catalog": {"url": "postgres://team:hunter2@db:5432/bench"}});
-        assert_eq!(redacted(&t)["catalog"]["url"], "postgres://team:***@db:5432/bench");
-        assert_eq!(redact_url_password("sqlite://./output/c.db"), "sqlite://./output/c.db");
+        assert_eq!(
+            redacted(&t)["catalog"]["url"],
+            "postgres://team:***@db:5432/bench"
+        );
+        assert_eq!(
+            redact_url_password("sqlite://./output/c.db"),
+            "sqlite://./output/c.db"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 /// The keys an experiment file may hold.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
+    "id",
     "name",
     "description",
     "tags",
@@ -331,6 +332,10 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
     };
     f.unknown_keys(&KEYS);
     let name = read_name(&mut f);
+    let id = f.string("id").unwrap_or_default();
+    if !id.is_empty() && !is_uuid(&id) {
+        f.bad("id", format!("`{id}` is not a UUID"));
+    }
     let description = f.string("description").unwrap_or_default();
     let tags = f.strings("tags");
     let base = f.string("base").map(|b| dir.join(b));
@@ -387,7 +392,7 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
         return Err(errs);
     }
     Ok(Experiment {
-        id: String::new(),
+        id,
         path: path.to_path_buf(),
         name,
         description,
@@ -403,6 +408,18 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
         search,
         raw,
     })
+}
+
+/// Whether `s` is a UUID in its text form.
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// `name`: required, and usable as a directory name.

@@ -192,11 +192,14 @@ pub fn run(args: &SweepArgs, signals: &Signals) -> Result<i32, Failure> {
     } else {
         Vec::new()
     };
-    e.id = args
-        .resume
-        .then(|| outputs::read_id(&state_path))
-        .flatten()
-        .unwrap_or_else(bench_types::manifest::new_id);
+    // the file's own id (bench serve sets one), else the one --resume continues, else a new one
+    if e.id.is_empty() {
+        e.id = args
+            .resume
+            .then(|| outputs::read_id(&state_path))
+            .flatten()
+            .unwrap_or_else(bench_types::manifest::new_id);
+    }
     let registration = register(&e, &args.overrides);
     let code = sweep(args, &e, &planned, &state_path, &previous, signals);
     use bench_catalog::Status;
