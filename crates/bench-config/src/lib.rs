@@ -17,6 +17,7 @@ pub mod parsed;
 mod schema;
 pub mod server;
 pub mod sim;
+pub mod storage;
 mod template;
 pub mod workload;
 
@@ -41,6 +42,7 @@ pub use parsed::{Endpoint, Op, Pair, PairField, Threshold};
 pub use schema::help_text;
 pub use server::MetricsConfig;
 pub use sim::SimConfig;
+pub use storage::StorageConfig;
 pub use workload::WorkloadConfig;
 
 /// The whole config.
@@ -76,6 +78,8 @@ pub struct Config {
     pub sim: SimConfig,
     /// `analysis`: metrics, goodput, plots, report.
     pub analysis: AnalysisConfig,
+    /// `storage`: object storage the run is pushed to at its end.
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -92,6 +96,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             sim: SimConfig::default(),
             analysis: AnalysisConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -131,6 +136,7 @@ impl Config {
         self.client.validate(&mut e);
         self.metrics.validate(&mut e);
         self.sim.validate(&mut e);
+        self.storage.validate(&mut e);
         e.into_result()
     }
 }
