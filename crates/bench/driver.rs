@@ -112,6 +112,12 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             print!("{table}");
             return Ok(exit::OK);
         }
+        Some(Command::Push { run_dir, to }) => {
+            return crate::storage::push(&resolved.config, run_dir, to.as_deref());
+        }
+        Some(Command::Pull { url, dir }) => {
+            return crate::storage::pull(&resolved.config, url, dir);
+        }
         Some(Command::Sweep { .. }) | None => {}
     }
     if args.show_config {
@@ -136,9 +142,21 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         signals: &signals,
         server,
     };
+    let outcome = run_stages(&ctx, &stages);
+    // whatever the outcome: the directory holds what the run wrote
+    let upload = crate::storage::upload_run(&resolved.config.storage, &run_dir);
+    Ok(crate::storage::exit_status(
+        outcome?,
+        &upload,
+        &resolved.config.storage,
+    ))
+}
+
+/// The stages in order; the exit status (3 for a failed verdict, 130 for an interrupted run).
+fn run_stages(ctx: &StageCtx<'_>, stages: &[Stage]) -> Result<i32, Failure> {
     let mut code = exit::OK;
-    for &stage in &stages {
-        let (interrupted, out) = run_stage(&ctx, stage)?;
+    for &stage in stages {
+        let (interrupted, out) = run_stage(ctx, stage)?;
         if stage == Stage::Analysis
             && out.stats.get("verdict").and_then(|v| v.as_str()) == Some("failed")
         {
@@ -151,9 +169,9 @@ pub fn run(args: Args) -> Result<i32, Failure> {
                 tracing::info!(
                     "client interrupted: analysing the requests that finished (Ctrl-C again to skip)"
                 );
-                run_stage(&ctx, Stage::Analysis)?;
+                run_stage(ctx, Stage::Analysis)?;
             }
-            return Ok(signals.interrupted_status());
+            return Ok(ctx.signals.interrupted_status());
         }
     }
     Ok(code)

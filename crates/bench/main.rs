@@ -3,6 +3,7 @@
 mod cli;
 mod driver;
 mod signals;
+mod storage;
 mod sweep;
 
 use std::process::ExitCode;

@@ -11,4 +11,5 @@ mod real_traces;
 mod serve;
 mod server;
 mod snapshots_cli;
+mod storage;
 mod sweep;

@@ -225,16 +225,21 @@ fn is_temporary(name: &str) -> bool {
     name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part") || name.ends_with('~')
 }
 
-/// Every regular file under `dir` (recursively), as sorted `/`-separated relative paths,
-/// without temporary and hidden files; and the run directories inside it (relative, holding a
-/// manifest.json), when `dir` is an experiment's.
-fn walk(dir: &Path) -> Result<(Vec<String>, Vec<String>), StoreError> {
-    fn go(
-        root: &Path,
-        d: &Path,
-        files: &mut Vec<String>,
-        runs: &mut Vec<String>,
-    ) -> Result<(), StoreError> {
+/// What a directory holds.
+#[derive(Debug, Default)]
+struct Listing {
+    /// Every regular file (recursively), as sorted `/`-separated relative paths, without
+    /// temporary and hidden files.
+    files: Vec<String>,
+    /// The run directories inside it (relative, holding a manifest.json): an experiment's.
+    runs: Vec<String>,
+    /// Files whose path is not UTF-8 (shown lossily): no object key can name them.
+    unnamable: Vec<String>,
+}
+
+/// Lists `dir`.
+fn walk(dir: &Path) -> Result<Listing, StoreError> {
+    fn go(root: &Path, d: &Path, out: &mut Listing) -> Result<(), StoreError> {
         let rd = std::fs::read_dir(d).map_err(|e| StoreError::local(d, e))?;
         for entry in rd {
             let entry = entry.map_err(|e| StoreError::local(d, e))?;
@@ -244,35 +249,37 @@ fn walk(dir: &Path) -> Result<(Vec<String>, Vec<String>), StoreError> {
             }
             let p = entry.path();
             let t = entry.file_type().map_err(|e| StoreError::local(&p, e))?;
-            let rel = p
-                .strip_prefix(root)
-                .expect("under the root")
+            let sub = p.strip_prefix(root).expect("under the root");
+            let rel = sub
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
             if t.is_dir() {
                 if p.join(bench_types::files::MANIFEST).is_file() {
-                    runs.push(rel);
+                    out.runs.push(rel);
                 }
-                go(root, &p, files, runs)?;
+                go(root, &p, out)?;
+            } else if t.is_file() && sub.to_str().is_none() {
+                out.unnamable.push(rel);
             } else if t.is_file() {
-                files.push(rel);
+                out.files.push(rel);
             }
             // symbolic links (an experiment's `latest`) are not artifacts
         }
         Ok(())
     }
-    let (mut files, mut runs) = (Vec::new(), Vec::new());
-    go(dir, dir, &mut files, &mut runs)?;
-    files.sort();
-    runs.sort();
-    Ok((files, runs))
+    let mut out = Listing::default();
+    go(dir, dir, &mut out)?;
+    out.files.sort();
+    out.runs.sort();
+    out.unnamable.sort();
+    Ok(out)
 }
 
-/// The last component of a directory (the name its copy takes in the store).
-fn dir_name(dir: &Path) -> Result<String, StoreError> {
-    // canonical: `output/latest` pushes under the name of the run it points to
+/// The name a directory's copy takes in the store: its last path component (of its canonical
+/// path: `output/latest` pushes under the name of the run it points to).
+pub fn name_in_store(dir: &Path) -> Result<String, StoreError> {
     let abs = std::fs::canonicalize(dir).map_err(|e| StoreError::local(dir, e))?;
     abs.components()
         .next_back()

@@ -53,8 +53,9 @@ pub fn push(cfg: &StoreConfig, dir: &Path) -> Result<PushReport, StoreError> {
     push_dir(cfg, dir, false)
 }
 
-/// An experiment's own files, its runs left out (each run pushed itself): its SHA256SUMS still
-/// lists every file, the runs' included.
+/// An experiment's own files, its runs left out (each run pushed itself) but for what changed
+/// in them since (a run's log, and then its manifest): its SHA256SUMS lists every file, the
+/// runs' included.
 pub fn push_experiment_files(cfg: &StoreConfig, dir: &Path) -> Result<PushReport, StoreError> {
     push_dir(cfg, dir, true)
 }
@@ -65,16 +66,27 @@ fn in_run(f: &str, runs: &[String]) -> bool {
         .any(|r| f.strip_prefix(r.as_str()).is_some_and(|t| t.starts_with('/')))
 }
 
-/// Records the checksums that a pull verifies; returns the marker file and the files to upload.
-fn checksums(dir: &Path, files: Vec<String>, runs: &[String]) -> Result<&'static str, StoreError> {
+/// The marker file of a copy, and the files of the experiment's runs that changed since each
+/// run pushed itself (the run's log grows after its push; its manifest then changes too).
+struct Marked {
+    marker: &'static str,
+    changed: Vec<String>,
+}
+
+/// Records the checksums that a pull verifies: a run's in its manifest; an experiment's runs'
+/// in theirs and every file's in SHA256SUMS.
+fn checksums(dir: &Path, files: &[String], runs: &[String]) -> Result<Marked, StoreError> {
     let manifest_error = |e: bench_types::FormatError| StoreError::Local {
         path: dir.to_path_buf(),
         msg: e.to_string(),
     };
     if dir.join(MANIFEST).is_file() {
-        let others: Vec<String> = files.into_iter().filter(|f| f != MANIFEST).collect();
+        let others: Vec<String> = files.iter().filter(|f| *f != MANIFEST).cloned().collect();
         bench_types::manifest::record_artifacts(dir, &others).map_err(manifest_error)?;
-        return Ok(MANIFEST);
+        return Ok(Marked {
+            marker: MANIFEST,
+            changed: Vec::new(),
+        });
     }
     if !dir.join("experiment.json").is_file() {
         return Err(StoreError::local(
@@ -82,33 +94,57 @@ fn checksums(dir: &Path, files: Vec<String>, runs: &[String]) -> Result<&'static
             "neither a run directory (manifest.json) nor an experiment directory (experiment.json)",
         ));
     }
+    let mut changed = Vec::new();
     for r in runs {
+        let rd = dir.join(r);
         let own: Vec<String> = files
             .iter()
             .filter_map(|f| f.strip_prefix(r.as_str())?.strip_prefix('/'))
             .filter(|f| *f != MANIFEST)
             .map(str::to_string)
             .collect();
-        bench_types::manifest::record_artifacts(&dir.join(r), &own).map_err(manifest_error)?;
+        let before = bench_types::manifest::read(&rd)
+            .map_err(manifest_error)?
+            .map(|m| m.artifacts)
+            .unwrap_or_default();
+        let after = bench_types::manifest::record_artifacts(&rd, &own)
+            .map_err(manifest_error)?
+            .artifacts;
+        if before != after {
+            changed.extend(
+                own.iter()
+                    .filter(|f| before.get(*f) != after.get(*f))
+                    .chain([&MANIFEST.to_string()])
+                    .map(|f| format!("{r}/{f}")),
+            );
+        }
     }
     // after the runs' manifests: their final bytes are what it lists
-    let listed: Vec<String> = files.into_iter().filter(|f| f != SHA256SUMS).collect();
+    let listed: Vec<String> = files.iter().filter(|f| *f != SHA256SUMS).cloned().collect();
     let text = crate::sums::write(dir, &listed)?;
     let p = dir.join(SHA256SUMS);
     std::fs::write(&p, text).map_err(|e| StoreError::local(&p, e))?;
-    Ok(SHA256SUMS)
+    Ok(Marked {
+        marker: SHA256SUMS,
+        changed,
+    })
 }
 
 fn push_dir(cfg: &StoreConfig, dir: &Path, skip_runs: bool) -> Result<PushReport, StoreError> {
-    let name = crate::dir_name(dir)?;
+    let name = crate::name_in_store(dir)?;
     let url = format!("{}/{name}", cfg.url.trim_end_matches('/'));
     let remote = Remote::connect(&cfg.with_url(&url))?;
-    let (files, runs) = crate::walk(dir)?;
-    let marker = checksums(dir, files.clone(), &runs)?;
-    let upload: Vec<String> = files
+    let crate::Listing {
+        files,
+        runs,
+        unnamable,
+    } = crate::walk(dir)?;
+    let Marked { marker, changed } = checksums(dir, &files, &runs)?;
+    // a run's manifest after its files, the marker after everything
+    let (manifests, others): (Vec<String>, Vec<String>) = files
         .into_iter()
-        .filter(|f| f != marker && !(skip_runs && in_run(f, &runs)))
-        .collect();
+        .filter(|f| f != marker && !(skip_runs && in_run(f, &runs) && !changed.contains(f)))
+        .partition(|f| f.ends_with(&format!("/{MANIFEST}")));
     let rt = crate::runtime()?;
     rt.block_on(async {
         // a copy being replaced is incomplete until its new marker lands
@@ -116,21 +152,27 @@ fn push_dir(cfg: &StoreConfig, dir: &Path, skip_runs: bool) -> Result<PushReport
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(remote.unreachable(e)),
         }
-        let results: Vec<(String, Result<u64, String>)> = futures_util::stream::iter(upload.iter())
-            .map(|f| async { (f.clone(), put_file(&remote, dir, f).await) })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
         let mut report = PushReport {
             url: url.clone(),
-            files: upload.len() + 1,
+            files: others.len() + manifests.len() + unnamable.len() + 1,
             bytes: 0,
-            failed: Vec::new(),
+            failed: unnamable
+                .iter()
+                .map(|f| (f.clone(), "the file name is not UTF-8: no object key names it".into()))
+                .collect(),
         };
-        for (f, r) in results {
-            match r {
-                Ok(n) => report.bytes += n,
-                Err(e) => report.failed.push((f, e)),
+        for batch in [&others, &manifests] {
+            let results: Vec<(String, Result<u64, String>)> =
+                futures_util::stream::iter(batch.iter())
+                    .map(|f| async { (f.clone(), put_file(&remote, dir, f).await) })
+                    .buffer_unordered(PARALLEL)
+                    .collect()
+                    .await;
+            for (f, r) in results {
+                match r {
+                    Ok(n) => report.bytes += n,
+                    Err(e) => report.failed.push((f, e)),
+                }
             }
         }
         report.failed.sort();
