@@ -31,10 +31,10 @@ fn bench_s3(s3: Option<&S3Server>, endpoint: &str, args: &[&str]) -> Output {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("AWS_REGION", "us-east-1")
+        // the subcommand first: the global flags follow it
+        .args(args)
         .args(["--config", "config.yaml"])
-        .args(["--override", &format!("storage.endpoint={endpoint}")])
-        .args(["--override", "storage.timeout_s=5"])
-        .args(args);
+        .args(["--override", &format!("storage.endpoint={endpoint}")]);
     if let Some(s) = s3 {
         for (k, v) in s.env() {
             if k != "AWS_SECRET_ACCESS_KEY" {
@@ -87,13 +87,14 @@ fn no_secret_in(dir: &Path) {
     }
 }
 
-/// Replaces an object's content with a plain PUT (moto checks no signature).
+/// Replaces an object's content behind bench's back: a PUT whose signature moto does not check
+/// (it wants the header, not a valid one).
 fn tamper(s3: &S3Server, key: &str, body: &str) {
     let host = s3.endpoint().trim_start_matches("http://").to_string();
     let mut s = std::net::TcpStream::connect(&host).unwrap();
     write!(
         s,
-        "PUT /{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "PUT /{key} HTTP/1.1\r\nHost: {host}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

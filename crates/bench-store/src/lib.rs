@@ -141,9 +141,7 @@ impl Remote {
             b = b.with_region(r);
         }
         if let Some(e) = &cfg.endpoint {
-            b = b
-                .with_endpoint(e)
-                .with_allow_http(e.starts_with("http://"));
+            b = b.with_endpoint(e);
         }
         let retry = object_store::RetryConfig {
             backoff: object_store::BackoffConfig {
@@ -154,7 +152,10 @@ impl Remote {
             max_retries: cfg.retries as usize,
             retry_timeout: timeout,
         };
+        // the builder's client options are replaced whole: allow_http is set here
+        let http = cfg.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
         let options = object_store::ClientOptions::new()
+            .with_allow_http(http)
             .with_timeout(timeout)
             .with_connect_timeout(timeout.min(Duration::from_secs(10)));
         let store = b
