@@ -44,10 +44,7 @@ fn log(r: &Result<PushReport, StoreError>, dir: &Path, t0: Instant) {
                 tracing::warn!("storage: {f}: {e}");
             }
         }
-        Err(e) => tracing::warn!(
-            "storage: {e}; the files are all in {}",
-            dir.display()
-        ),
+        Err(e) => tracing::warn!("storage: {e}; the files are all in {}", dir.display()),
     }
 }
 
@@ -126,7 +123,11 @@ pub fn push(cfg: &Config, dir: &Path, to: Option<&str>) -> Result<i32, Failure> 
     for (f, e) in &r.failed {
         eprintln!("  {f}: {e}");
     }
-    Ok(if r.complete() { exit::OK } else { exit::FAILURE })
+    Ok(if r.complete() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 /// `bench pull URL DIR`.

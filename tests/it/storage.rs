@@ -144,18 +144,33 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
 
     // pulled back: the same files, byte for byte
     let back = tmp.path().join("pulled");
-    let o = bench_s3(None, &ep, &["pull", "s3://runs/team/run-a", back.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["pull", "s3://runs/team/run-a", back.to_str().unwrap()],
+    );
     ok(&o, "pull");
     assert!(text(&o.stdout).contains(&format!("{} files checked", local.len() + 1)));
     assert_identical(&run, &back);
     no_secret_in(&back);
     // compare and a new analysis work on the pulled copy
-    let o = bench_s3(None, &ep, &["compare", run.to_str().unwrap(), back.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["compare", run.to_str().unwrap(), back.to_str().unwrap()],
+    );
     ok(&o, "compare");
     let table = text(&o.stdout);
-    assert!(table.contains("run-a") && table.contains("pulled"), "{table}");
+    assert!(
+        table.contains("run-a") && table.contains("pulled"),
+        "{table}"
+    );
     let before = json(&back, "summary.json");
-    let o = bench_s3(None, &ep, &["-q", "--stage", "analysis", "-o", back.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["-q", "--stage", "analysis", "-o", back.to_str().unwrap()],
+    );
     ok(&o, "analysis of the pulled run");
     let after = json(&back, "summary.json");
     assert_eq!(
@@ -163,14 +178,22 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
         "the same records give the same figures"
     );
     // into a directory that holds a run: refused
-    let o = bench_s3(None, &ep, &["pull", "s3://runs/team/run-a", back.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["pull", "s3://runs/team/run-a", back.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("already holds manifest.json"));
 
     // a tampered object: the pull fails naming the file, which is not kept
     tamper(&s3, "runs/team/run-a/summary.json", "{}");
     let bad = tmp.path().join("tampered");
-    let o = bench_s3(None, &ep, &["pull", "s3://runs/team/run-a", bad.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["pull", "s3://runs/team/run-a", bad.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -188,7 +211,11 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
     );
 
     // a copy without its manifest
-    let o = bench_s3(None, &ep, &["pull", "s3://runs/team/nothing", bad.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["pull", "s3://runs/team/nothing", bad.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         text(&o.stderr).trim(),
@@ -217,8 +244,16 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
             "{out}"
         );
         assert!(text(&o.stderr).contains("not UTF-8"), "{}", text(&o.stderr));
-        let o = bench_s3(None, &ep, &["pull", "s3://runs/partial/run-a", bad.to_str().unwrap()]);
-        assert!(text(&o.stderr).contains("incomplete copy"), "{}", text(&o.stderr));
+        let o = bench_s3(
+            None,
+            &ep,
+            &["pull", "s3://runs/partial/run-a", bad.to_str().unwrap()],
+        );
+        assert!(
+            text(&o.stderr).contains("incomplete copy"),
+            "{}",
+            text(&o.stderr)
+        );
     }
 }
 
@@ -256,12 +291,26 @@ fn an_unreachable_store_is_a_bounded_one_line_error_and_the_run_keeps_its_files(
 
     // bench push: the same error, within the timeout (and a little)
     let t0 = Instant::now();
-    let o = bench_s3(None, &dead, &["push", run.to_str().unwrap(), "--to", "s3://runs/x", "--override", "storage.timeout_s=1"]);
+    let o = bench_s3(
+        None,
+        &dead,
+        &[
+            "push",
+            run.to_str().unwrap(),
+            "--to",
+            "s3://runs/x",
+            "--override",
+            "storage.timeout_s=1",
+        ],
+    );
     let took = t0.elapsed();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: storage s3://runs/x/run-b: unreachable: "), "{err}");
+    assert!(
+        err.starts_with("error: storage s3://runs/x/run-b: unreachable: "),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // storage.required: the run fails with status 1
@@ -286,11 +335,23 @@ fn an_unreachable_store_is_a_bounded_one_line_error_and_the_run_keeps_its_files(
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     // bad URLs are config errors
-    let o = bench_s3(None, &dead, &["push", run.to_str().unwrap(), "--to", "http://x/y"]);
+    let o = bench_s3(
+        None,
+        &dead,
+        &["push", run.to_str().unwrap(), "--to", "http://x/y"],
+    );
     assert_eq!(o.status.code(), Some(2));
-    let o = bench_s3(None, &dead, &["--show-config", "--override", "storage.url=s3://A"]);
+    let o = bench_s3(
+        None,
+        &dead,
+        &["--show-config", "--override", "storage.url=s3://A"],
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("storage.url"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("storage.url"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -317,11 +378,19 @@ fn a_sweep_lands_its_runs_in_their_cells_and_pulls_back_whole() {
     let o = bench_s3(
         None,
         &ep,
-        &["pull", "s3://exps/t/exp-s/cells/output_tokens=4/r1", one.to_str().unwrap()],
+        &[
+            "pull",
+            "s3://exps/t/exp-s/cells/output_tokens=4/r1",
+            one.to_str().unwrap(),
+        ],
     );
     ok(&o, "pull one run");
     let whole = tmp.path().join("whole");
-    let o = bench_s3(None, &ep, &["pull", "s3://exps/t/exp-s", whole.to_str().unwrap()]);
+    let o = bench_s3(
+        None,
+        &ep,
+        &["pull", "s3://exps/t/exp-s", whole.to_str().unwrap()],
+    );
     ok(&o, "pull the experiment");
     assert_identical(&exp_dir, &whole);
     assert!(whole.join("SHA256SUMS").is_file());

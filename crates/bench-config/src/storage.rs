@@ -64,7 +64,11 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
         ));
     }
     let prefix = prefix.trim_matches('/');
-    if prefix.split('/').any(|p| p.is_empty() || p == "." || p == "..") && !prefix.is_empty() {
+    if prefix
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+        && !prefix.is_empty()
+    {
         return Err(format!(
             "`{url}`: the prefix has an empty, `.` or `..` part"
         ));
@@ -82,7 +86,10 @@ impl StorageConfig {
         if let Some(u) = &self.endpoint
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            e.push("storage.endpoint", format!("`{u}` is not an http(s):// URL"));
+            e.push(
+                "storage.endpoint",
+                format!("`{u}` is not an http(s):// URL"),
+            );
         }
         if self.required && self.url.is_none() {
             e.push("storage.required", "is true but storage.url is not set");
@@ -96,12 +103,23 @@ mod tests {
 
     #[test]
     fn s3_urls() {
-        assert_eq!(parse_s3_url("s3://runs").unwrap(), ("runs".into(), "".into()));
+        assert_eq!(
+            parse_s3_url("s3://runs").unwrap(),
+            ("runs".into(), "".into())
+        );
         assert_eq!(
             parse_s3_url("s3://my-runs/team/a/").unwrap(),
             ("my-runs".into(), "team/a".into())
         );
-        for bad in ["http://x/y", "s3://", "s3://Ab", "s3://ab", "s3://a_b/c", "s3://abc/x//y", "s3://abc/../y"] {
+        for bad in [
+            "http://x/y",
+            "s3://",
+            "s3://Ab",
+            "s3://ab",
+            "s3://a_b/c",
+            "s3://abc/x//y",
+            "s3://abc/../y",
+        ] {
             assert!(parse_s3_url(bad).is_err(), "{bad}");
         }
     }

@@ -83,7 +83,9 @@ pub enum StoreError {
     #[error("{url}: {msg}")]
     Object { url: String, msg: String },
     /// A downloaded file differs from its recorded checksum (it was not kept).
-    #[error("{file}: checksum mismatch: the manifest says {expected}, the store's copy has {got}; the file was not kept")]
+    #[error(
+        "{file}: checksum mismatch: the manifest says {expected}, the store's copy has {got}; the file was not kept"
+    )]
     Checksum {
         file: String,
         expected: String,
@@ -105,7 +107,10 @@ impl StoreError {
 
 /// An error's text on one line (object_store's carry their causes, some over several lines).
 fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The bucket's client and the key prefix of a URL.
@@ -118,8 +123,8 @@ struct Remote {
 
 impl Remote {
     fn connect(cfg: &StoreConfig) -> Result<Remote, StoreError> {
-        let (bucket, prefix) = bench_config::storage::parse_s3_url(&cfg.url)
-            .map_err(StoreError::BadUrl)?;
+        let (bucket, prefix) =
+            bench_config::storage::parse_s3_url(&cfg.url).map_err(StoreError::BadUrl)?;
         let timeout = Duration::from_secs_f64(cfg.timeout_s.max(0.1));
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
@@ -153,7 +158,10 @@ impl Remote {
             retry_timeout: timeout,
         };
         // the builder's client options are replaced whole: allow_http is set here
-        let http = cfg.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        let http = cfg
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         let options = object_store::ClientOptions::new()
             .with_allow_http(http)
             .with_timeout(timeout)
@@ -223,7 +231,10 @@ const PARALLEL: usize = 8;
 
 /// Whether a file name is a temporary or hidden file, never pushed.
 fn is_temporary(name: &str) -> bool {
-    name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part") || name.ends_with('~')
+    name.starts_with('.')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with('~')
 }
 
 /// What a directory holds.

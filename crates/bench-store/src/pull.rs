@@ -28,7 +28,9 @@ fn safe(rel: &str) -> bool {
     !rel.is_empty()
         && !rel.starts_with('/')
         && !rel.contains('\\')
-        && rel.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+        && rel
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
 /// Downloads the copy at `url` (`s3://bucket/prefix/<run>`; `cfg` gives the endpoint, region,
@@ -108,10 +110,7 @@ async fn fetch(remote: &Remote, rel: &str) -> Result<Option<bytes::Bytes>, Store
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(remote.unreachable(e)),
     };
-    r.bytes()
-        .await
-        .map(Some)
-        .map_err(|e| remote.unreachable(e))
+    r.bytes().await.map(Some).map_err(|e| remote.unreachable(e))
 }
 
 /// `.name.part` beside `path`: where a file is written before it is checked.
@@ -134,12 +133,7 @@ async fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 }
 
 /// Downloads `rel` into `dest`, streaming through sha256; kept only when it matches.
-async fn get_file(
-    remote: &Remote,
-    dest: &Path,
-    rel: &str,
-    sha: &str,
-) -> Result<u64, StoreError> {
+async fn get_file(remote: &Remote, dest: &Path, rel: &str, sha: &str) -> Result<u64, StoreError> {
     let target = dest.join(rel);
     if let Some(parent) = target.parent() {
         tokio::fs::create_dir_all(parent)
@@ -175,7 +169,9 @@ async fn download(remote: &Remote, rel: &str, to: &Path) -> Result<(u64, String)
     let r = match remote.bounded(remote.store.get(&remote.key(rel))).await {
         Ok(r) => r,
         Err(object_store::Error::NotFound { .. }) => {
-            return Err(object_error("not in the store, though its marker lists it".into()));
+            return Err(object_error(
+                "not in the store, though its marker lists it".into(),
+            ));
         }
         Err(e) => return Err(object_error(one_line(e))),
     };
@@ -202,10 +198,22 @@ async fn download(remote: &Remote, rel: &str, to: &Path) -> Result<(u64, String)
 mod tests {
     #[test]
     fn listed_paths_stay_inside() {
-        for ok in ["summary.json", "plots/ttft.svg", "cells/c=1/r1/manifest.json"] {
+        for ok in [
+            "summary.json",
+            "plots/ttft.svg",
+            "cells/c=1/r1/manifest.json",
+        ] {
             assert!(super::safe(ok), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+        ] {
             assert!(!super::safe(bad), "{bad}");
         }
     }

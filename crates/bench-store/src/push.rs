@@ -62,8 +62,10 @@ pub fn push_experiment_files(cfg: &StoreConfig, dir: &Path) -> Result<PushReport
 
 /// Whether `f` lies in one of the `runs` directories.
 fn in_run(f: &str, runs: &[String]) -> bool {
-    runs.iter()
-        .any(|r| f.strip_prefix(r.as_str()).is_some_and(|t| t.starts_with('/')))
+    runs.iter().any(|r| {
+        f.strip_prefix(r.as_str())
+            .is_some_and(|t| t.starts_with('/'))
+    })
 }
 
 /// The marker file of a copy, and the files of the experiment's runs that changed since each
@@ -148,7 +150,10 @@ fn push_dir(cfg: &StoreConfig, dir: &Path, skip_runs: bool) -> Result<PushReport
     let rt = crate::runtime()?;
     rt.block_on(async {
         // a copy being replaced is incomplete until its new marker lands
-        match remote.bounded(remote.store.delete(&remote.key(marker))).await {
+        match remote
+            .bounded(remote.store.delete(&remote.key(marker)))
+            .await
+        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(remote.unreachable(e)),
         }
@@ -158,7 +163,12 @@ fn push_dir(cfg: &StoreConfig, dir: &Path, skip_runs: bool) -> Result<PushReport
             bytes: 0,
             failed: unnamable
                 .iter()
-                .map(|f| (f.clone(), "the file name is not UTF-8: no object key names it".into()))
+                .map(|f| {
+                    (
+                        f.clone(),
+                        "the file name is not UTF-8: no object key names it".into(),
+                    )
+                })
                 .collect(),
         };
         for batch in [&others, &manifests] {

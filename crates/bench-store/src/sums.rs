@@ -60,7 +60,10 @@ mod tests {
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  x\n"
         );
         let back = parse(&text, "SHA256SUMS").unwrap();
-        assert_eq!(back.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(), files);
+        assert_eq!(
+            back.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+            files
+        );
         let bin = format!("{} *x\n", "A".repeat(64));
         assert_eq!(parse(&bin, "s").unwrap(), [("x".into(), "a".repeat(64))]);
         let e = parse("ok\n", "SUMS").unwrap_err();
