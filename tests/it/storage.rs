@@ -222,6 +222,31 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
         "error: incomplete copy: no manifest.json at s3://runs/team/nothing"
     );
 
+    // a file bigger than one part (16 MiB) goes up in parts, and comes back the same
+    let big: Vec<u8> = (0..17u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(run.join("big.bin"), &big).unwrap();
+    let o = bench_s3(
+        None,
+        &ep,
+        &["push", run.to_str().unwrap(), "--to", "s3://runs/big"],
+    );
+    ok(&o, "push in parts");
+    assert!(
+        text(&o.stdout).starts_with("s3://runs/big/run-a: complete ("),
+        "{}",
+        text(&o.stdout)
+    );
+    let back_big = tmp.path().join("big");
+    let o = bench_s3(
+        None,
+        &ep,
+        &["pull", "s3://runs/big/run-a", back_big.to_str().unwrap()],
+    );
+    ok(&o, "pull of parts");
+    assert_identical(&run, &back_big);
+
     // a partial push: a file no object key can name is reported, and the manifest is held
     // back so the copy stays incomplete
     #[cfg(unix)]
@@ -236,7 +261,7 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
         );
         assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
         let out = text(&o.stdout);
-        let n = local.len() + 2;
+        let n = local.len() + 3;
         assert!(
             out.starts_with(&format!(
                 "s3://runs/partial/run-a: partial: 1 of {n} files failed (notes-\u{fffd}.txt)"
