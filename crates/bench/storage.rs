@@ -3,7 +3,7 @@
 //! a warning naming the files and the exit status is unchanged, unless `storage.required: true`
 //! (then 1, when the run itself succeeded).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use bench_config::{Config, StorageConfig};
@@ -131,7 +131,7 @@ pub fn push(cfg: &Config, dir: &Path, to: Option<&str>) -> Result<i32, Failure> 
 }
 
 /// `bench pull URL DIR`.
-pub fn pull(cfg: &Config, url: &str, dir: &PathBuf) -> Result<i32, Failure> {
+pub fn pull(cfg: &Config, url: &str, dir: &Path) -> Result<i32, Failure> {
     bench_config::storage::parse_s3_url(url)
         .map_err(|m| Failure::new(exit::BAD_INPUT, format!("bench pull: {m}")))?;
     let mut s = cfg.storage.clone();

@@ -157,10 +157,13 @@ impl Remote {
             max_retries: cfg.retries as usize,
             retry_timeout: timeout,
         };
-        // the builder's client options are replaced whole: allow_http is set here
+        // the builder's client options are replaced whole: allow_http is set here, for the
+        // configured endpoint or the environment's
         let http = cfg
             .endpoint
-            .as_deref()
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT").ok())
             .is_some_and(|e| e.starts_with("http://"));
         let options = object_store::ClientOptions::new()
             .with_allow_http(http)
@@ -193,10 +196,18 @@ impl Remote {
         format!("{}/{rel}", self.url)
     }
 
-    fn unreachable(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Unreachable {
-            url: self.url.clone(),
-            msg: one_line(e),
+    /// The error of a request that found no answer, or a refusal (credentials, permissions).
+    fn unreachable(&self, e: object_store::Error) -> StoreError {
+        match e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => StoreError::Object {
+                url: self.url.clone(),
+                msg: format!("refused (check the credentials): {}", one_line(e)),
+            },
+            e => StoreError::Unreachable {
+                url: self.url.clone(),
+                msg: one_line(e),
+            },
         }
     }
 
