@@ -120,7 +120,8 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
     let ep = s3.endpoint();
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run-a");
-    let mut args = vec!["-q", "--override", "storage.url=s3://runs/team"];
+    // not quiet: every info line is searched for the secret too
+    let mut args = vec!["--override", "storage.url=s3://runs/team"];
     let run_kv = format!("run_dir={}", run.display());
     args.extend(overrides(&[&run_kv]));
     args.extend(overrides(&TINY));
@@ -128,6 +129,7 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
     ok(&o, "the run");
     let logs = text(&o.stdout) + &text(&o.stderr);
     assert!(!logs.contains(SECRET), "secret in the output: {logs}");
+    assert!(logs.contains("storage: pushed "), "{logs}");
     no_secret_in(&run);
     // the manifest lists every other file with its checksum
     let m = json(&run, "manifest.json");
