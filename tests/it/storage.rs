@@ -423,4 +423,10 @@ fn a_sweep_lands_its_runs_in_their_cells_and_pulls_back_whole() {
     assert!(whole.join("SHA256SUMS").is_file());
     let o = bench_s3(None, &ep, &["compare", whole.to_str().unwrap()]);
     ok(&o, "compare the pulled experiment");
+    let table = text(&o.stdout);
+    assert_eq!(
+        table.lines().filter(|l| l.contains("/r1")).count(),
+        2,
+        "both runs: {table}"
+    );
 }
