@@ -1,6 +1,7 @@
 //! Object storage against a real S3-compatible server (moto_server, started here on
 //! 127.0.0.1): a run uploaded at its end and pulled back byte-identical, compare and analysis
-//! on the pulled copy, a tampered object, a partial push, an unreachable store, a sweep's copy.
+//! on the pulled copy, a tampered object, a file in parts, a partial push, an unreachable store,
+//! an interrupted run, a sweep's copy.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -23,8 +24,23 @@ const TINY: [&str; 5] = [
     "dataset.random.input_tokens=32",
 ];
 
+/// A moto server with `bucket`, its endpoint, and a temporary directory; None: skip.
+fn setup(bucket: &str) -> Option<(S3Server, String, tempfile::TempDir)> {
+    let s3 = S3Server::start()?;
+    s3.create_bucket(bucket);
+    let ep = s3.endpoint();
+    Some((s3, ep, tempfile::tempdir().unwrap()))
+}
+
 /// `bench ARGS` from the repository root with the store's endpoint and credentials.
 fn bench_s3(s3: Option<&S3Server>, endpoint: &str, args: &[&str]) -> Output {
+    bench_s3_cmd(s3, endpoint, args)
+        .output()
+        .expect("run bench")
+}
+
+/// The command of [`bench_s3`].
+fn bench_s3_cmd(s3: Option<&S3Server>, endpoint: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
     c.current_dir(root())
         .env_remove("RUST_LOG")
@@ -42,7 +58,7 @@ fn bench_s3(s3: Option<&S3Server>, endpoint: &str, args: &[&str]) -> Output {
             }
         }
     }
-    c.output().expect("run bench")
+    c
 }
 
 /// Every regular file under `dir`, relative, sorted (hidden ones included: none expected).
@@ -74,6 +90,14 @@ fn assert_identical(a: &Path, b: &Path) {
             f.display()
         );
     }
+}
+
+/// Pulls `url` into `into` and checks it against the local `original`, byte for byte.
+fn pull_identical(ep: &str, url: &str, original: &Path, into: &Path) -> Output {
+    let o = bench_s3(None, ep, &["pull", url, into.to_str().unwrap()]);
+    ok(&o, &format!("pull {url}"));
+    assert_identical(original, into);
+    o
 }
 
 fn no_secret_in(dir: &Path) {
@@ -115,10 +139,9 @@ fn ok(o: &Output, what: &str) {
 
 #[test]
 fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
-    let Some(s3) = S3Server::start() else { return };
-    s3.create_bucket("runs");
-    let ep = s3.endpoint();
-    let tmp = tempfile::tempdir().unwrap();
+    let Some((s3, ep, tmp)) = setup("runs") else {
+        return;
+    };
     let run = tmp.path().join("run-a");
     // not quiet: every info line is searched for the secret too
     let mut args = vec!["--override", "storage.url=s3://runs/team"];
@@ -146,14 +169,8 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
 
     // pulled back: the same files, byte for byte
     let back = tmp.path().join("pulled");
-    let o = bench_s3(
-        None,
-        &ep,
-        &["pull", "s3://runs/team/run-a", back.to_str().unwrap()],
-    );
-    ok(&o, "pull");
+    let o = pull_identical(&ep, "s3://runs/team/run-a", &run, &back);
     assert!(text(&o.stdout).contains(&format!("{} files checked", local.len() + 1)));
-    assert_identical(&run, &back);
     no_secret_in(&back);
     // compare and a new analysis work on the pulled copy
     let o = bench_s3(
@@ -241,13 +258,7 @@ fn a_run_lands_in_the_store_and_comes_back_byte_identical() {
         text(&o.stdout)
     );
     let back_big = tmp.path().join("big");
-    let o = bench_s3(
-        None,
-        &ep,
-        &["pull", "s3://runs/big/run-a", back_big.to_str().unwrap()],
-    );
-    ok(&o, "pull of parts");
-    assert_identical(&run, &back_big);
+    pull_identical(&ep, "s3://runs/big/run-a", &run, &back_big);
 
     // a partial push: a file no object key can name is reported, and the manifest is held
     // back so the copy stays incomplete
@@ -383,10 +394,9 @@ fn an_unreachable_store_is_a_bounded_one_line_error_and_the_run_keeps_its_files(
 
 #[test]
 fn a_sweep_lands_its_runs_in_their_cells_and_pulls_back_whole() {
-    let Some(s3) = S3Server::start() else { return };
-    s3.create_bucket("exps");
-    let ep = s3.endpoint();
-    let tmp = tempfile::tempdir().unwrap();
+    let Some((s3, ep, tmp)) = setup("exps") else {
+        return;
+    };
     let exp_dir = tmp.path().join("exp-s");
     let f = tmp.path().join("exp.yaml");
     std::fs::write(
@@ -413,13 +423,7 @@ fn a_sweep_lands_its_runs_in_their_cells_and_pulls_back_whole() {
     );
     ok(&o, "pull one run");
     let whole = tmp.path().join("whole");
-    let o = bench_s3(
-        None,
-        &ep,
-        &["pull", "s3://exps/t/exp-s", whole.to_str().unwrap()],
-    );
-    ok(&o, "pull the experiment");
-    assert_identical(&exp_dir, &whole);
+    pull_identical(&ep, "s3://exps/t/exp-s", &exp_dir, &whole);
     assert!(whole.join("SHA256SUMS").is_file());
     let o = bench_s3(None, &ep, &["compare", whole.to_str().unwrap()]);
     ok(&o, "compare the pulled experiment");
@@ -429,4 +433,52 @@ fn a_sweep_lands_its_runs_in_their_cells_and_pulls_back_whole() {
         2,
         "both runs: {table}"
     );
+}
+
+#[test]
+fn an_interrupted_run_is_uploaded_too() {
+    let Some((s3, ep, tmp)) = setup("runs") else {
+        return;
+    };
+    let run = tmp.path().join("run-i");
+    let run_kv = format!("run_dir={}", run.display());
+    let mut c = bench_s3_cmd(
+        Some(&s3),
+        &ep,
+        &[
+            "-q",
+            "--override",
+            &run_kv,
+            "--override",
+            "storage.url=s3://runs/i",
+            "--override",
+            "sim.preset=zero",
+            "--override",
+            "workload.duration_ms=30000",
+            "--override",
+            "workload.constant.target_qps=20",
+            "--override",
+            "dataset.random.num_prompts=20",
+            "--override",
+            "analysis.plots=false",
+        ],
+    );
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let t0 = Instant::now();
+    while !run.join("requests.parquet").exists() && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    let back = tmp.path().join("back");
+    pull_identical(&ep, "s3://runs/i/run-i", &run, &back);
+    assert!(back.join("summary.json").is_file());
 }
