@@ -32,7 +32,9 @@ Examples:
   bench compare output/run-a output/run-b        one table across runs
   bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table
   bench merge output/shards --out output/merged  the shards of a sharded run, as one run
-  bench k8s render config.yaml --shards 8 --out k8s/   Kubernetes manifests for a sharded run";
+  bench k8s render config.yaml --shards 8 --out k8s/   Kubernetes manifests for a sharded run
+  bench push output/latest --to s3://bucket/runs      copy a run to object storage
+  bench pull s3://bucket/runs/run-20260101 pulled/run  and back, every file checked";
 
 /// Benchmark LLM inference servers under real traces and synthetic load.
 #[derive(Debug, Parser)]
@@ -213,6 +215,23 @@ pub enum Command {
         /// Runs executing at once [= --override serve.max_parallel=N].
         #[arg(long, value_name = "N")]
         max_parallel: Option<u32>,
+    },
+    /// Upload a run (or experiment) directory to object storage: every file, manifest.json
+    /// (with every file's sha256) last (docs/STORAGE.md).
+    Push {
+        /// The run or experiment directory.
+        run_dir: PathBuf,
+        /// Where: `s3://bucket[/prefix]`; the copy lands in `<URL>/<directory name>/`
+        /// (default: storage.url).
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+    },
+    /// Download a pushed run (or experiment) into DIR, every file checked against its sha256.
+    Pull {
+        /// The copy: `s3://bucket/prefix/<run>` (storage.endpoint and storage.region apply).
+        url: String,
+        /// A new local directory.
+        dir: PathBuf,
     },
     /// One table across runs (summary.json of each), and the same as CSV.
     Compare {

@@ -188,6 +188,12 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         Some(Command::Serve { .. }) => {
             return crate::serve::run(resolved, &signals, config_files(&args), &args.overrides);
         }
+        Some(Command::Push { run_dir, to }) => {
+            return crate::storage::push(&resolved.config, run_dir, to.as_deref());
+        }
+        Some(Command::Pull { url, dir }) => {
+            return crate::storage::pull(&resolved.config, url, dir);
+        }
         Some(Command::Sweep { .. } | Command::Merge { .. } | Command::K8s { .. }) | None => {}
     }
     if args.show_config {
@@ -219,8 +225,31 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         identity,
     };
     let outcome = run_stages(&ctx, &stages);
+    // whatever the outcome: the directory holds what the run wrote
+    let upload = crate::storage::upload_run(&resolved.config.storage, &run_dir);
+    record_remote(&registration, &upload, &resolved.config.storage);
     finish_registration(&registration, &outcome, &run_dir);
-    outcome
+    Ok(crate::storage::exit_status(
+        outcome?,
+        &upload,
+        &resolved.config.storage,
+    ))
+}
+
+/// Where the run's object-store copy is, and whether it is complete, in its catalog entry.
+fn record_remote(
+    registration: &crate::catalog::Registration,
+    upload: &crate::storage::Upload,
+    cfg: &bench_config::StorageConfig,
+) {
+    match upload {
+        Some(Ok(r)) => registration.remote(&r.url, &r.status()),
+        Some(Err(e)) => registration.remote(
+            cfg.url.as_deref().unwrap_or_default(),
+            &format!("failed: {e}"),
+        ),
+        None => {}
+    }
 }
 
 /// The catalog entry's end, from the run's exit status.
@@ -277,7 +306,7 @@ fn identity(r: &Resolved, run_dir: &Path) -> Result<manifest::Identity, Failure>
     })
 }
 
-/// The stages in order; the exit status (interrupted: the signal's).
+/// The stages in order; the exit status (3 for a failed verdict, 130 for an interrupted run).
 fn run_stages(ctx: &StageCtx<'_>, stages: &[Stage]) -> Result<i32, Failure> {
     let mut code = exit::OK;
     for &stage in stages {

@@ -8,6 +8,7 @@ mod merge;
 mod runs;
 mod serve;
 mod signals;
+mod storage;
 mod sweep;
 
 use std::process::ExitCode;
@@ -38,7 +39,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // object_store says at info level each time it retries: a warning says what came of it
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},object_store=warn")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -16,4 +16,5 @@ mod server;
 mod service;
 mod shards;
 mod snapshots_cli;
+mod storage;
 mod sweep;

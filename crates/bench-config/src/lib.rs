@@ -18,6 +18,7 @@ pub mod parsed;
 mod schema;
 pub mod server;
 pub mod sim;
+pub mod storage;
 mod template;
 pub mod workload;
 
@@ -43,6 +44,7 @@ pub use parsed::{Endpoint, Op, Pair, PairField, Threshold};
 pub use schema::help_text;
 pub use server::MetricsConfig;
 pub use sim::SimConfig;
+pub use storage::StorageConfig;
 pub use workload::WorkloadConfig;
 
 /// The whole config.
@@ -89,6 +91,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// `serve`: the HTTP service (`bench serve`).
     pub serve: ServeConfig,
+    /// `storage`: object storage the run is pushed to at its end.
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -110,6 +114,7 @@ impl Default for Config {
             analysis: AnalysisConfig::default(),
             catalog: CatalogConfig::default(),
             serve: ServeConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -163,6 +168,7 @@ impl Config {
                 e.push(&format!("tags[{i}]"), "a tag is 1 to 64 characters");
             }
         }
+        self.storage.validate(&mut e);
         e.into_result()
     }
 }

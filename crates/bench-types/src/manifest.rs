@@ -62,6 +62,15 @@ pub struct InputFile {
     pub sha256: String,
 }
 
+/// A file of the run directory as it was pushed to object storage (`bench push`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+}
+
 /// What one stage did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
@@ -114,6 +123,12 @@ pub struct Manifest {
     /// Host facts: os, arch, cpus, hostname.
     #[serde(default)]
     pub host: BTreeMap<String, String>,
+    /// Every other file of the run directory, keyed by its path relative to it (`/`-separated),
+    /// with its size and checksum: filled in just before the run is pushed to object storage,
+    /// and checked by `bench pull`. Absent until a push; a stage run afterwards clears it (its
+    /// files changed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, Artifact>,
 }
 
 impl Manifest {
@@ -130,6 +145,7 @@ impl Manifest {
             inputs: BTreeMap::new(),
             stages: Vec::new(),
             host: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
         }
     }
 
@@ -278,7 +294,6 @@ pub fn new_id() -> String {
 /// Adds one stage's record to the run's manifest (creating the file when there is none), and
 /// writes it atomically (a temporary file renamed over it).
 pub fn record_stage(run_dir: &Path, u: StageUpdate<'_>) -> Result<Manifest, FormatError> {
-    let path = run_dir.join(files::MANIFEST);
     let mut m = read(run_dir)?.unwrap_or_else(|| Manifest::empty(u.seed));
     if m.id.is_empty() {
         m.id = if u.identity.id.is_empty() {
@@ -290,6 +305,8 @@ pub fn record_stage(run_dir: &Path, u: StageUpdate<'_>) -> Result<Manifest, Form
     m.name = u.identity.name.clone();
     m.description = u.identity.description.clone();
     m.tags = u.identity.tags.clone();
+    // the stage rewrites files: checksums of an earlier push no longer hold
+    m.artifacts.clear();
     m.tool_version = env!("CARGO_PKG_VERSION").to_string();
     m.seed = u.seed;
     m.config = redacted(u.config);
@@ -309,10 +326,32 @@ pub fn record_stage(run_dir: &Path, u: StageUpdate<'_>) -> Result<Manifest, Form
     stage.config = m.config.clone();
     m.stages.retain(|s| s.stage != stage.stage);
     m.stages.push(stage);
-    let text = serde_json::to_string_pretty(&m).expect("a manifest serializes") + "\n";
+    write(run_dir, &m)?;
+    Ok(m)
+}
+
+/// Writes `<run_dir>/manifest.json` atomically (a temporary file renamed over it).
+fn write(run_dir: &Path, m: &Manifest) -> Result<(), FormatError> {
+    let path = run_dir.join(files::MANIFEST);
+    let text = serde_json::to_string_pretty(m).expect("a manifest serializes") + "\n";
     let tmp = run_dir.join(format!(".{}.tmp", files::MANIFEST));
     std::fs::write(&tmp, text).map_err(|e| FormatError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| FormatError::io(&path, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| FormatError::io(&path, e))
+}
+
+/// Records the checksums of `files` (paths relative to the run directory, `/`-separated) as
+/// the manifest's `artifacts`, replacing any earlier ones; the manifest must exist.
+pub fn record_artifacts(run_dir: &Path, files: &[String]) -> Result<Manifest, FormatError> {
+    let path = run_dir.join(files::MANIFEST);
+    let mut m = read(run_dir)?
+        .ok_or_else(|| FormatError::content(&path, "not found: not a run directory"))?;
+    m.artifacts.clear();
+    for f in files {
+        let p = run_dir.join(f);
+        let (bytes, sha256) = sha256_file(&p).map_err(|e| FormatError::io(&p, e))?;
+        m.artifacts.insert(f.clone(), Artifact { bytes, sha256 });
+    }
+    write(run_dir, &m)?;
     Ok(m)
 }
 
@@ -418,5 +457,32 @@ mod tests {
         assert!(record_stage(d.path(), u).is_err());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{ not json");
         assert_eq!(read(&d.path().join("absent")).unwrap(), None);
+    }
+
+    #[test]
+    fn artifacts_are_recorded_and_a_later_stage_clears_them() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = serde_json::json!({"seed": 1});
+        let u = |s| StageUpdate {
+            config: &cfg,
+            seed: 1,
+            record: record(s),
+            inputs: &[],
+        };
+        record_stage(d.path(), u(Stage::Client)).unwrap();
+        let plain = std::fs::read_to_string(d.path().join(files::MANIFEST)).unwrap();
+        assert!(!plain.contains("artifacts"), "absent while empty");
+        std::fs::create_dir(d.path().join("plots")).unwrap();
+        std::fs::write(d.path().join("plots/a.svg"), "abc").unwrap();
+        let m = record_artifacts(d.path(), &["plots/a.svg".to_string()]).unwrap();
+        assert_eq!(m.artifacts["plots/a.svg"].bytes, 3);
+        assert_eq!(
+            read(d.path()).unwrap().unwrap().artifacts["plots/a.svg"].sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        record_stage(d.path(), u(Stage::Analysis)).unwrap();
+        assert!(read(d.path()).unwrap().unwrap().artifacts.is_empty());
+        let e = record_artifacts(&d.path().join("plots"), &[]).unwrap_err();
+        assert!(e.to_string().contains("not a run directory"), "{e}");
     }
 }

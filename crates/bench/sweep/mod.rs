@@ -269,7 +269,8 @@ fn sweep(
             state_path,
             previous,
         };
-        return search::run(&ctx, &planned.cells, t0);
+        let code = search::run(&ctx, &planned.cells, t0)?;
+        return Ok(upload(&e, &planned.resolver, code));
     }
     let mut ran_one = false;
     let n = plan.len();
@@ -348,10 +349,19 @@ fn sweep(
             "bench sweep: interrupted; finished runs are kept: `bench sweep {} --resume` continues",
             args.file.display()
         );
-        return Ok(128 + interrupted);
+        return Ok(upload(&e, &planned.resolver, 128 + interrupted));
     }
     let all_ok = records.iter().all(|r| r.status == RunStatus::Ok);
-    Ok(if all_ok { exit::OK } else { exit::RUN_FAILED })
+    let code = if all_ok { exit::OK } else { exit::RUN_FAILED };
+    Ok(upload(&e, &planned.resolver, code))
+}
+
+/// The experiment's own files to `storage.url` (when set), its runs having pushed
+/// themselves; the exit status after it.
+fn upload(e: &Experiment, resolver: &plan::Resolver, code: i32) -> i32 {
+    let storage = resolver.storage();
+    let up = crate::storage::upload_experiment(&storage, &e.exp_dir);
+    crate::storage::exit_status(code, &up, &storage)
 }
 
 /// A run's record before it runs.
@@ -458,6 +468,13 @@ pub(crate) fn run_one(
     if !e.id.is_empty() {
         cmd.arg("--override")
             .arg(format!("catalog.experiment_id={}", e.id));
+    }
+    let storage: bench_config::StorageConfig =
+        serde_json::from_value(p.tree["storage"].clone()).unwrap_or_default();
+    if let Some(url) = crate::storage::child_url(&storage, &e.exp_dir, &p.run_dir) {
+        // the run lands at its place in the experiment's copy
+        cmd.arg("--override")
+            .arg(format!("storage.url={}", Value::String(url)));
     }
     match reused {
         // the files are already there, copied from an identical run

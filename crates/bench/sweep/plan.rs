@@ -72,6 +72,17 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// The experiment's own `storage` section (its base config and overrides, no cell's).
+    pub fn storage(&self) -> bench_config::StorageConfig {
+        bench_config::load(&Sources {
+            files: self.files.clone(),
+            overrides: self.base.clone(),
+            env: true,
+        })
+        .map(|r| r.config.storage)
+        .unwrap_or_default()
+    }
+
     /// The run of `cell` with `extra` overrides (a search's load) in `run_dir`, its seed mixed
     /// from `salt` (the cell id, and the load or repeat).
     pub fn run(
