@@ -9,6 +9,7 @@
 //! ([`help_text`]); the doc comments on the fields below are that text.
 
 pub mod analysis;
+pub mod api_template;
 pub mod client;
 pub mod dataset;
 mod errors;

@@ -381,7 +381,11 @@ fn check_object(s: &Value, m: &Map<String, Value>, path: &str, errors: &mut Erro
     }
 }
 
-fn closest<'a>(got: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+/// The candidate nearest to `got` (a typo's likely intent), when one is near enough.
+pub(crate) fn closest<'a>(
+    got: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .map(|c| (strsim::normalized_damerau_levenshtein(got, c), c))
         .filter(|(score, _)| *score >= 0.6)
@@ -509,7 +513,7 @@ mod tests {
             "workload.stat.trace_type  <maas|cloudide>",
             "workload.concurrency.concurrency",
             "dataset.synthetic_shared.groups[].shared_prop",
-            "client.api  <openai-completions|openai-chat|tgi>",
+            "client.api  <openai-completions|openai-chat|tgi|template>",
             "analysis.slo.ttft_ms",
         ] {
             assert!(h.contains(k), "missing {k} in:\n{h}");

@@ -291,6 +291,7 @@ fn build(index: usize, p: &Planned, m: &Materializer, cache: &Blocks) -> Workloa
         turn: p.session.map(|s| s.1),
         hash_ids: None,
         image_path: p.image_path.as_deref().map(str::to_string),
+        fields: None,
     };
     match &p.prompt {
         Prompt::Text(t) => r.prompt = Some(t.to_string()),

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use bench_config::client::Api;
 use bench_text::Tokenizer;
 use bench_types::RequestStatus;
 use bench_types::record::{RequestRecord, StatusCounts, meta, schema};
@@ -52,8 +51,9 @@ pub struct WriterConfig {
     pub tokenizer: Tokenizer,
     /// The plan (prompt lengths and texts).
     pub plan: Arc<Plan>,
-    /// The API (separators of concatenated session prompts).
-    pub api: Api,
+    /// Session histories go as chat messages (else as text joined by separators, which count
+    /// as prompt tokens).
+    pub chat_history: bool,
     /// Keep the output text.
     pub record_text: bool,
     /// Minimum time between flushes.
@@ -249,7 +249,7 @@ impl State {
         let mut prompt_tokens = own;
         if let (Some(s), false) = (o.session, o.warmup) {
             let before = self.sessions.get(&s).copied().unwrap_or(0);
-            let seps = if self.cfg.api == Api::OpenaiChat {
+            let seps = if self.cfg.chat_history {
                 0
             } else {
                 2 * o.history_turns * self.sep_tokens
