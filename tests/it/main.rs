@@ -12,3 +12,4 @@ mod serve;
 mod server;
 mod snapshots_cli;
 mod sweep;
+mod templates;

@@ -203,16 +203,22 @@ impl TemplateSpec {
     pub fn load(path: &Path) -> Result<TemplateSpec, Vec<String>> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| vec![format!("{}: {e}", path.display())])?;
-        let spec: TemplateSpec = serde_yaml::from_str(&text)
-            .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+        TemplateSpec::from_yaml(&text).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect()
+        })
+    }
+
+    /// Parses and checks a template's text.
+    pub fn from_yaml(text: &str) -> Result<TemplateSpec, Vec<String>> {
+        let spec: TemplateSpec = serde_yaml::from_str(text).map_err(|e| vec![e.to_string()])?;
         let problems = spec.check();
         if problems.is_empty() {
             Ok(spec)
         } else {
-            Err(problems
-                .into_iter()
-                .map(|p| format!("{}: {p}", path.display()))
-                .collect())
+            Err(problems)
         }
     }
 
@@ -343,9 +349,7 @@ mod tests {
     use super::*;
 
     fn spec(yaml: &str) -> Result<TemplateSpec, Vec<String>> {
-        let s: TemplateSpec = serde_yaml::from_str(yaml).map_err(|e| vec![e.to_string()])?;
-        let p = s.check();
-        if p.is_empty() { Ok(s) } else { Err(p) }
+        TemplateSpec::from_yaml(yaml)
     }
 
     #[test]

@@ -345,6 +345,11 @@ impl Template {
         self.framing.streams()
     }
 
+    /// Mismatches are not logged (the preflight's probe reports its own finding).
+    pub fn silence(&self) {
+        self.reported.store(true, Relaxed);
+    }
+
     /// How many replies did not fit the template so far.
     pub fn mismatches(&self) -> u64 {
         self.mismatches.load(Relaxed)
@@ -684,8 +689,7 @@ mod tests {
     use super::*;
 
     fn tpl(yaml: &str, c: &ClientConfig) -> Template {
-        let spec: TemplateSpec = serde_yaml::from_str(yaml).unwrap();
-        assert_eq!(spec.check(), Vec::<String>::new());
+        let spec = TemplateSpec::from_yaml(yaml).unwrap();
         Template::compile(&spec, "t.yaml", c).unwrap()
     }
 
