@@ -147,41 +147,97 @@ pub struct Vars<'a> {
     pub id: u64,
 }
 
-/// A JSON pointer split into its tokens.
+/// A pointer's tokens: the text, and the index when the text is a number.
+type Tokens = Vec<(String, Option<usize>)>;
+
+fn tokens(p: &str) -> Tokens {
+    p.split('/')
+        .skip(1)
+        .map(|t| {
+            let t = t.replace("~1", "/").replace("~0", "~");
+            let i = t.parse::<usize>().ok();
+            (t, i)
+        })
+        .collect()
+}
+
+/// A JSON pointer of the reply, located in the template's [`Trie`]: the value an event holds
+/// at its first `depth` tokens is captured in slot `slot`; the rest is looked up inside it.
 #[derive(Debug, Clone)]
 struct Pointer {
     text: String,
-    tokens: Vec<(String, Option<usize>)>,
+    tokens: Tokens,
+    slot: usize,
+    depth: usize,
 }
 
 impl Pointer {
-    fn new(p: &str) -> Pointer {
-        let tokens = p
-            .split('/')
-            .skip(1)
-            .map(|t| {
-                let t = t.replace("~1", "/").replace("~0", "~");
-                let i = t.parse::<usize>().ok();
-                (t, i)
-            })
-            .collect();
+    fn new(p: &str, trie: &Trie) -> Pointer {
+        let tokens = tokens(p);
+        let (slot, depth) = trie.locate(&tokens);
         Pointer {
             text: p.to_string(),
             tokens,
+            slot,
+            depth,
         }
     }
 
     /// The non-null value at the pointer.
-    fn get<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        let mut at = v;
-        for (t, i) in &self.tokens {
-            at = match at {
-                Value::Object(m) => m.get(t.as_str())?,
-                Value::Array(a) => a.get((*i)?)?,
-                _ => return None,
-            };
+    fn get<'a>(&self, caps: &'a Caps<'_>) -> Option<Got<'a>> {
+        let c = caps.get(self.slot)?.as_ref()?;
+        let rest = &self.tokens[self.depth..];
+        match c {
+            Cap::Str(s) => rest.is_empty().then_some(Got::Str(s)),
+            Cap::Val(v) => {
+                let mut at = v;
+                for (t, i) in rest {
+                    at = match at {
+                        Value::Object(m) => m.get(t.as_str())?,
+                        Value::Array(a) => a.get((*i)?)?,
+                        _ => return None,
+                    };
+                }
+                (!at.is_null()).then_some(Got::Val(at))
+            }
         }
-        (!at.is_null()).then_some(at)
+    }
+}
+
+/// A value found by a pointer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Got<'a> {
+    Str(&'a str),
+    Val(&'a Value),
+}
+
+impl Got<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Got::Str(s) => Some(s),
+            Got::Val(v) => v.as_str(),
+        }
+    }
+    fn text(&self) -> String {
+        match self.as_str() {
+            Some(s) => s.to_string(),
+            None => match self {
+                Got::Val(v) => v.to_string(),
+                Got::Str(s) => s.to_string(),
+            },
+        }
+    }
+    fn equals(&self, want: &Value) -> bool {
+        match self {
+            Got::Str(s) => want.as_str() == Some(s),
+            Got::Val(v) => *v == want,
+        }
+    }
+    fn number(&self) -> Option<&Value> {
+        match self {
+            Got::Val(v) if v.is_number() => Some(v),
+            _ => None,
+        }
     }
 }
 
@@ -192,15 +248,15 @@ struct Cond {
 }
 
 impl Cond {
-    fn new(m: &Match) -> Cond {
+    fn new(m: &Match, trie: &Trie) -> Cond {
         Cond {
-            at: Pointer::new(&m.pointer),
+            at: Pointer::new(&m.pointer, trie),
             equals: m.equals.clone(),
         }
     }
-    fn holds(&self, v: &Value) -> bool {
-        match (self.at.get(v), &self.equals) {
-            (Some(x), Some(want)) => x == want,
+    fn holds(&self, caps: &Caps<'_>) -> bool {
+        match (self.at.get(caps), &self.equals) {
+            (Some(x), Some(want)) => x.equals(want),
             (Some(_), None) => true,
             (None, _) => false,
         }
@@ -247,13 +303,15 @@ pub struct Template {
     end: Option<Cond>,
     error: Vec<Cond>,
     error_message: Vec<Pointer>,
+    /// Every pointer of the reply: what an event is parsed into (the rest is skipped).
+    trie: Trie,
     /// The first mismatch was logged.
     reported: AtomicBool,
     mismatches: AtomicU64,
 }
 
-fn pointer(p: &Option<String>) -> Option<Pointer> {
-    p.as_deref().map(Pointer::new)
+fn pointer(p: &Option<String>, trie: &Trie) -> Option<Pointer> {
+    p.as_deref().map(|p| Pointer::new(p, trie))
 }
 
 fn snippet(b: &[u8]) -> String {
@@ -261,14 +319,16 @@ fn snippet(b: &[u8]) -> String {
     if b.len() > 200 { format!("{s}...") } else { s }
 }
 
-fn count(v: &Value) -> Option<u32> {
+fn count(g: Got<'_>) -> Option<u32> {
+    let v = g.number()?;
     v.as_u64()
         .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
         .map(|n| n.min(u32::MAX as u64) as u32)
 }
 
-fn ms_to_us(v: &Value) -> Option<u64> {
-    v.as_f64()
+fn ms_to_us(g: Got<'_>) -> Option<u64> {
+    g.number()?
+        .as_f64()
         .filter(|f| f.is_finite() && *f >= 0.0)
         .map(|f| (f * 1000.0).round() as u64)
 }
@@ -291,6 +351,28 @@ impl Template {
             }
         }
         let r = &spec.reply;
+        let mut trie = Trie::default();
+        let singles = [
+            &r.prompt_tokens,
+            &r.output_tokens,
+            &r.cached_tokens,
+            &r.finish_reason,
+            &r.prefill_ms,
+            &r.decode_ms,
+            &r.end.pointer,
+        ];
+        for p in r
+            .text
+            .iter()
+            .chain(&r.reasoning)
+            .chain(&r.error_message)
+            .chain(r.skip_text_when.iter().map(|m| &m.pointer))
+            .chain(r.error.iter().map(|m| &m.pointer))
+            .chain(singles.into_iter().flatten())
+        {
+            trie.add(&tokens(p));
+        }
+        trie.number(&mut 0);
         Ok(Template {
             name: name.to_string(),
             method: spec.method.clone(),
@@ -306,19 +388,20 @@ impl Template {
             force: c.force_output_length,
             temperature: c.temperature,
             uses_messages: spec.uses("messages"),
-            text: r.text.iter().map(|p| Pointer::new(p)).collect(),
-            reasoning: r.reasoning.iter().map(|p| Pointer::new(p)).collect(),
-            skip_text: r.skip_text_when.iter().map(Cond::new).collect(),
-            prompt_tokens: pointer(&r.prompt_tokens),
-            output_tokens: pointer(&r.output_tokens),
-            cached_tokens: pointer(&r.cached_tokens),
-            finish_reason: pointer(&r.finish_reason),
-            prefill_ms: pointer(&r.prefill_ms),
-            decode_ms: pointer(&r.decode_ms),
+            text: r.text.iter().map(|p| Pointer::new(p, &trie)).collect(),
+            reasoning: r.reasoning.iter().map(|p| Pointer::new(p, &trie)).collect(),
+            skip_text: r.skip_text_when.iter().map(|m| Cond::new(m, &trie)).collect(),
+            prompt_tokens: pointer(&r.prompt_tokens, &trie),
+            output_tokens: pointer(&r.output_tokens, &trie),
+            cached_tokens: pointer(&r.cached_tokens, &trie),
+            finish_reason: pointer(&r.finish_reason, &trie),
+            prefill_ms: pointer(&r.prefill_ms, &trie),
+            decode_ms: pointer(&r.decode_ms, &trie),
             end_data: r.end.data.as_ref().map(|d| d.as_bytes().to_vec()),
-            end: end_cond(&r.end),
-            error: r.error.iter().map(Cond::new).collect(),
-            error_message: r.error_message.iter().map(|p| Pointer::new(p)).collect(),
+            end: end_cond(&r.end, &trie),
+            error: r.error.iter().map(|m| Cond::new(m, &trie)).collect(),
+            error_message: r.error_message.iter().map(|p| Pointer::new(p, &trie)).collect(),
+            trie,
             reported: AtomicBool::new(false),
             mismatches: AtomicU64::new(0),
         })
@@ -510,7 +593,7 @@ impl Template {
         } else {
             "body"
         };
-        let v: Value = serde_json::from_slice(raw).map_err(|e| {
+        let v = capture(raw, &self.trie).map_err(|e| {
             self.mismatch(
                 "reply.framing",
                 &format!(
@@ -526,7 +609,7 @@ impl Template {
                 .error_message
                 .iter()
                 .find_map(|p| p.get(&v))
-                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
+                .map(|m| m.text())
                 .unwrap_or_else(|| snippet(raw));
             return Err(format!("server error: {m}"));
         }
@@ -565,7 +648,7 @@ impl Template {
             into.server.cached_prompt_tokens = Some(n);
         }
         if let Some(f) = take(&self.finish_reason) {
-            *into.finish_reason = Some(f.as_str().map_or_else(|| f.to_string(), str::to_string));
+            *into.finish_reason = Some(f.text());
         }
         if let Some(us) = take(&self.prefill_ms).and_then(ms_to_us) {
             into.server.prefill_us = Some(us);
@@ -606,9 +689,270 @@ impl Template {
     }
 }
 
-fn end_cond(e: &End) -> Option<Cond> {
+/// The paths of a reply's pointers, as a tree. An event is walked along these paths only:
+/// the value where a pointer (the shallowest one on a path) ends is captured in that node's
+/// slot (a string borrowed from the input when it has no escapes), everything else is skipped
+/// without allocating. Pointers then read the captured slots.
+#[derive(Debug, Default)]
+struct Trie {
+    /// A pointer ends here: the slot that keeps the value.
+    leaf: Option<usize>,
+    ends: bool,
+    keys: Vec<(String, Trie)>,
+    indices: Vec<(usize, Trie)>,
+    slots: usize,
+}
+
+impl Trie {
+    fn add(&mut self, tokens: &[(String, Option<usize>)]) {
+        let Some(((t, i), rest)) = tokens.split_first() else {
+            self.ends = true;
+            return;
+        };
+        let k = match self.keys.iter().position(|(k, _)| k == t) {
+            Some(k) => k,
+            None => {
+                self.keys.push((t.clone(), Trie::default()));
+                self.keys.len() - 1
+            }
+        };
+        self.keys[k].1.add(rest);
+        if let Some(i) = *i {
+            let at = match self.indices.iter().position(|(j, _)| *j == i) {
+                Some(at) => at,
+                None => {
+                    self.indices.push((i, Trie::default()));
+                    self.indices.len() - 1
+                }
+            };
+            self.indices[at].1.add(rest);
+        }
+    }
+
+    /// Gives every node where a pointer ends a slot (nodes below one capture nothing of
+    /// their own: their values are inside it). An array index shares the slots of the object
+    /// key of the same digits: a value is one or the other, and pointers are located by key.
+    fn number(&mut self, next: &mut usize) {
+        if self.ends {
+            self.leaf = Some(*next);
+            *next += 1;
+        } else {
+            for (_, t) in &mut self.keys {
+                t.number(next);
+            }
+            for (i, t) in &mut self.indices {
+                let name = i.to_string();
+                if let Some((_, k)) = self.keys.iter().find(|(k, _)| *k == name) {
+                    t.mirror(k);
+                }
+            }
+        }
+        self.slots = *next;
+    }
+
+    /// Takes the slots of `from`, a node built by the same pointers.
+    fn mirror(&mut self, from: &Trie) {
+        self.leaf = from.leaf;
+        for ((_, a), (_, b)) in self.keys.iter_mut().zip(&from.keys) {
+            a.mirror(b);
+        }
+        for ((_, a), (_, b)) in self.indices.iter_mut().zip(&from.indices) {
+            a.mirror(b);
+        }
+    }
+
+    /// The slot holding `tokens`' value (or the value it is inside) and its depth.
+    fn locate(&self, tokens: &[(String, Option<usize>)]) -> (usize, usize) {
+        let mut node = self;
+        for (d, (t, _)) in tokens.iter().enumerate() {
+            if let Some(s) = node.leaf {
+                return (s, d);
+            }
+            node = match node.keys.iter().find(|(k, _)| k == t) {
+                Some((_, n)) => n,
+                None => return (usize::MAX, d),
+            };
+        }
+        (node.leaf.unwrap_or(usize::MAX), tokens.len())
+    }
+}
+
+/// A captured value.
+#[derive(Debug, PartialEq)]
+enum Cap<'de> {
+    Str(std::borrow::Cow<'de, str>),
+    Val(Value),
+}
+
+/// The slots of one event.
+type Caps<'de> = Vec<Option<Cap<'de>>>;
+
+fn capture<'de>(raw: &'de [u8], trie: &Trie) -> Result<Caps<'de>, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut caps: Caps<'de> = (0..trie.slots).map(|_| None).collect();
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    Walk {
+        node: trie,
+        caps: &mut caps,
+        index: None,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(caps)
+}
+
+/// Walks a value along a trie node.
+struct Walk<'t, 'c, 'de> {
+    node: &'t Trie,
+    caps: &'c mut Caps<'de>,
+    /// The array index this value is at, for index children (keys are matched by name).
+    index: Option<usize>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if let Some(slot) = self.node.leaf {
+            self.caps[slot] = Some(CapSeed.deserialize(d)?);
+            return Ok(());
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// Finds an object key among a trie node's keys without allocating.
+struct Key<'t>(&'t Trie);
+
+impl<'de, 't> serde::de::DeserializeSeed<'de> for Key<'t> {
+    type Value = Option<&'t Trie>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 't> serde::de::Visitor<'de> for Key<'t> {
+    type Value = Option<&'t Trie>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, k: &str) -> Result<Self::Value, E> {
+        Ok(self.0.keys.iter().find(|(x, _)| x == k).map(|(_, t)| t))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        while let Some(k) = m.next_key_seed(Key(self.node))? {
+            match k {
+                Some(t) => m.next_value_seed(Walk {
+                    node: t,
+                    caps: self.caps,
+                    index: None,
+                })?,
+                None => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+        let _ = self.index;
+        let mut i = 0;
+        loop {
+            let more = match self.node.indices.iter().find(|(j, _)| *j == i) {
+                Some((_, t)) => s
+                    .next_element_seed(Walk {
+                        node: t,
+                        caps: self.caps,
+                        index: Some(i),
+                    })?
+                    .is_some(),
+                None => s.next_element::<serde::de::IgnoredAny>()?.is_some(),
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+    // a scalar where the pointers go deeper: no pointer finds anything in it
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Captures a value: a string borrowed when it can be, anything else as a `Value`.
+struct CapSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for CapSeed {
+    type Value = Cap<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cap<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CapSeed {
+    type Value = Cap<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Cap<'de>, E> {
+        Ok(Cap::Str(std::borrow::Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Cap<'de>, E> {
+        Ok(Cap::Str(std::borrow::Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Cap<'de>, E> {
+        Ok(Cap::Str(std::borrow::Cow::Owned(s)))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Cap<'de>, E> {
+        Ok(Cap::Val(Value::Bool(b)))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Cap<'de>, E> {
+        Ok(Cap::Val(Value::from(n)))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Cap<'de>, E> {
+        Ok(Cap::Val(Value::from(n)))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Cap<'de>, E> {
+        Ok(Cap::Val(Value::from(n)))
+    }
+    fn visit_unit<E>(self) -> Result<Cap<'de>, E> {
+        Ok(Cap::Val(Value::Null))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Cap<'de>, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Cap::Val)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, s: A) -> Result<Cap<'de>, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(s)).map(Cap::Val)
+    }
+}
+
+fn end_cond(e: &End, trie: &Trie) -> Option<Cond> {
     e.pointer.as_ref().map(|p| Cond {
-        at: Pointer::new(p),
+        at: Pointer::new(p, trie),
         equals: e.equals.clone(),
     })
 }
@@ -735,6 +1079,42 @@ reply: {framing: json, text: [/t]}
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["img"], serde_json::json!(["QUJD"]));
         assert!(v.get("n").is_none() && v.get("w").is_none(), "{v}");
+    }
+
+    #[test]
+    fn captured_slots_read_like_the_whole_event() {
+        let ptrs = [
+            "/choices/0/delta/content",
+            "/choices/2/text",
+            "/usage",
+            "/usage/prompt_tokens",
+            "/error/message",
+            "/0/k",
+            "/esc",
+            "/n",
+        ];
+        let mut t = Trie::default();
+        for p in ptrs {
+            t.add(&tokens(p));
+        }
+        t.number(&mut 0);
+        let raw = br#"{"id":"x","choices":[{"delta":{"content":"hi","role":"a"},"logprobs":{"a":[1,2]}},
+            {"text":"no"},{"text":"yes"}],"usage":{"prompt_tokens":3,"x":[{}]},"error":"flat",
+            "0":{"k":1},"esc":"a\"b","n":2.5}"#;
+        let caps = capture(raw, &t).unwrap();
+        assert_eq!(caps.len(), 7, "/usage/prompt_tokens is read inside /usage's slot; indices share their keys' slots");
+        let full: Value = serde_json::from_slice(raw).unwrap();
+        for p in ptrs {
+            let got = Pointer::new(p, &t).get(&caps).map(|g| g.text());
+            let want = full
+                .pointer(p)
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            assert_eq!(got, want, "{p}");
+        }
+        assert!(matches!(caps[0], Some(Cap::Str(std::borrow::Cow::Borrowed("hi")))));
+        assert!(capture(b"{\"a\":1} x", &t).is_err());
+        assert!(capture(b"data: {}", &t).is_err());
     }
 
     #[test]
