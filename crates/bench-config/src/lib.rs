@@ -130,6 +130,9 @@ impl Config {
             );
         }
         self.client.validate(&mut e);
+        if let Err(m) = analysis::WorkloadUnit::parse(&self.analysis.workload_unit) {
+            e.push("analysis.workload_unit", m);
+        }
         self.metrics.validate(&mut e);
         self.sim.validate(&mut e);
         e.into_result()

@@ -233,6 +233,18 @@ impl State {
         })
     }
 
+    /// The request's scalar workload fields (numbers, strings, booleans) as a JSON object; a
+    /// workflow and other nested values stay out of the records.
+    fn scalar_fields(&self, idx: u32) -> Option<String> {
+        let f = self.cfg.plan.items.get(idx as usize)?.req.fields.as_ref()?;
+        let m: serde_json::Map<String, serde_json::Value> = f
+            .iter()
+            .filter(|(_, v)| !(v.is_object() || v.is_array() || v.is_null()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+    }
+
     fn add(&mut self, mut o: Box<Outcome>) -> Result<(), String> {
         let tok = &self.cfg.tokenizer;
         let (content, approx_c) = tok.count_bounded(&o.content);
@@ -292,6 +304,7 @@ impl State {
             retried: o.retried,
             note: (!o.notes.is_empty()).then(|| o.notes.join("; ")),
             server: o.server,
+            fields: self.scalar_fields(o.idx),
         };
         self.stats.rows += 1;
         if o.warmup {

@@ -198,6 +198,9 @@ pub mod columns {
     /// UInt32, nullable: prompt tokens the server took from its cache (`usage`'s
     /// `prompt_tokens_details.cached_tokens`, llama.cpp's `timings.cache_n`).
     pub const CACHED_PROMPT_TOKENS: &str = "cached_prompt_tokens";
+    /// Utf8, nullable: the workload request's scalar `fields` as a JSON object (an image job's
+    /// `width`, `height`, `steps`), for `analysis.workload_unit`.
+    pub const FIELDS: &str = "fields";
 }
 
 /// Keys of the Parquet key-value metadata.

@@ -215,6 +215,8 @@ pub struct RecordTable {
     pub server_inference_us: Vec<Option<u64>>,
     /// `cached_prompt_tokens`.
     pub cached_prompt_tokens: Vec<Option<u32>>,
+    /// `fields` (absent in files of earlier versions: null).
+    pub fields: Vec<Option<String>>,
 }
 
 /// The kind of values a column must hold.
@@ -280,7 +282,7 @@ pub const REQUIRED: [(&str, Kind); 19] = [
 ];
 
 /// Columns read when present.
-const OPTIONAL: [(&str, Kind); 11] = [
+const OPTIONAL: [(&str, Kind); 12] = [
     (col::CONNECT_NS, Kind::Time),
     (col::FINISH_REASON, Kind::String),
     (col::STREAM, Kind::Boolean),
@@ -292,6 +294,7 @@ const OPTIONAL: [(&str, Kind); 11] = [
     (col::SERVER_DECODE_US, Kind::Integer),
     (col::SERVER_INFERENCE_US, Kind::Integer),
     (col::CACHED_PROMPT_TOKENS, Kind::Integer),
+    (col::FIELDS, Kind::String),
 ];
 
 fn bad(path: &Path, msg: impl Into<String>) -> FormatError {
@@ -473,6 +476,7 @@ impl RecordTable {
                 .map(ints)
                 .unwrap_or_else(|| vec![None; n]),
         );
+        self.fields.extend(opt_strings(col::FIELDS));
         Ok(())
     }
 
@@ -535,6 +539,7 @@ impl RecordTable {
                     inference_us: self.server_inference_us[i],
                     cached_prompt_tokens: self.cached_prompt_tokens[i],
                 },
+                fields: self.fields[i].clone(),
             });
         }
         rows.sort_by_key(|r| (r.warmup, r.request_id));

@@ -72,6 +72,8 @@ pub struct RequestRecord {
     pub note: Option<String>,
     /// The server's own timings of this request, as it reported them.
     pub server: ServerTimes,
+    /// `fields`: the request's scalar workload fields as a JSON object.
+    pub fields: Option<String>,
 }
 
 /// What a server reported about a request's time inside it (all optional: each engine reports
@@ -127,6 +129,7 @@ impl RequestRecord {
             retried: false,
             note: None,
             server: ServerTimes::default(),
+            fields: None,
         }
     }
 }
@@ -169,6 +172,7 @@ pub fn schema() -> SchemaRef {
         Field::new(col::SERVER_DECODE_US, DataType::UInt64, true),
         Field::new(col::SERVER_INFERENCE_US, DataType::UInt64, true),
         Field::new(col::CACHED_PROMPT_TOKENS, DataType::UInt32, true),
+        Field::new(col::FIELDS, DataType::Utf8, true),
     ]))
 }
 
@@ -231,6 +235,7 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     let mut server_us: Vec<UInt64Builder> =
         (0..4).map(|_| UInt64Builder::with_capacity(n)).collect();
     let mut cached = UInt32Builder::with_capacity(n);
+    let mut fields = StringBuilder::new();
     let s = |v: Option<i64>| v.map(|t| t - shift);
     for r in rows {
         id.append_value(r.request_id);
@@ -278,6 +283,7 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
             b.append_option(v);
         }
         cached.append_option(t.cached_prompt_tokens);
+        fields.append_option(r.fields.as_deref());
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -309,5 +315,6 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
             .map(|mut b| Arc::new(b.finish()) as ArrayRef),
     );
     cols.push(Arc::new(cached.finish()));
+    cols.push(Arc::new(fields.finish()));
     RecordBatch::try_new(schema(), cols)
 }
