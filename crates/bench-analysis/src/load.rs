@@ -50,6 +50,8 @@ pub struct Records {
     pub derived: Derived,
     /// What the server reported of its own time on each request.
     pub server: ServerCols,
+    /// `fields`: each request's scalar workload fields (JSON), when it had any.
+    pub fields: Vec<Option<String>>,
 }
 
 /// The server's per-request timings, ms (NaN where it reported none).
@@ -117,5 +119,6 @@ pub fn load(path: &Path, tokens: TokenSource) -> Result<Records, AnalysisError> 
         chunks: std::mem::take(&mut t.chunk_ns),
         derived,
         server,
+        fields: std::mem::take(&mut t.fields),
     })
 }

@@ -94,7 +94,7 @@ pub struct RunRecord {
 }
 
 /// The headline figures kept in experiment.json for each run.
-const HEADLINE: [&str; 11] = [
+const HEADLINE: [&str; 13] = [
     "slo.attainment",
     "verdict.outcome",
     "request_throughput",
@@ -106,6 +106,8 @@ const HEADLINE: [&str; 11] = [
     "tpot_ms.p50",
     "itl_ms.p99",
     "e2el_ms.p50",
+    "workload_unit",
+    "workload_unit_throughput",
 ];
 
 /// The last line of a run's log that says what went wrong.
