@@ -195,3 +195,50 @@ fn template_errors_at_config_load_name_the_key_and_exit_2() {
         text(&o.stderr)
     );
 }
+
+/// The simulated engine's ComfyUI route runs one job at a time: three images sent together
+/// end one image-time apart, and every request carries its job's workflow.
+#[test]
+fn simulated_comfyui_runs_image_jobs_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    bench_ok(
+        &run_dir,
+        &overrides(&[
+            "client.api=template",
+            "client.template=config/templates/comfyui-runsync.yaml",
+            "dataset.type=image_jobs",
+            "dataset.image_jobs.num_jobs=3",
+            "dataset.image_jobs.width=1000",
+            "dataset.image_jobs.height=1000",
+            "dataset.image_jobs.steps=4",
+            "workload.type=concurrency",
+            "workload.concurrency.concurrency=3",
+            "workload.concurrency.num_requests=3",
+            "analysis.workload_unit=width * height * steps / 1e6",
+            "metrics.enabled=false",
+            "analysis.plots=false",
+        ]),
+    );
+    let t = RecordTable::read(&run_dir.join("requests.parquet")).unwrap();
+    assert_eq!(t.rows, 3);
+    let mut e2el: Vec<f64> = (0..3)
+        .map(|i| (t.end_ns[i].unwrap() - t.sent_ns[i].unwrap()) as f64 / 1e6)
+        .collect();
+    e2el.sort_by(f64::total_cmp);
+    // 20 ms + 50 ms x 1 MP x 4 steps = 220 ms per image, queued behind each other
+    for (k, ms) in e2el.iter().enumerate() {
+        let want = 220.0 * (k + 1) as f64;
+        assert!(
+            (want - 5.0..want + 120.0).contains(ms),
+            "image {k} ended after {ms:.0} ms, want ~{want} ms: {e2el:?}"
+        );
+    }
+    for f in &t.fields {
+        let f: serde_json::Value = serde_json::from_str(f.as_deref().unwrap()).unwrap();
+        assert_eq!(f["width"], 1000);
+        assert!(f.get("workflow").is_none(), "nested fields stay out: {f}");
+    }
+    let s = json(&run_dir, "summary.json");
+    assert_eq!(s["workload_units"].as_f64(), Some(12.0), "3 jobs x 4 MP-steps");
+}

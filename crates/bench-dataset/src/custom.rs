@@ -3,7 +3,8 @@
 //! Each line is an object with `prompt` (a non-empty string, required) and optionally
 //! `output_length` (an integer >= 1; `"Output Length"` accepted), `image_path` (a file that
 //! must exist; a relative path is relative to the JSONL file's directory, and is written
-//! resolved so the client finds it from any working directory), `prefix_group`, and
+//! resolved so the client finds it from any working directory), `prefix_group`, `fields` (an
+//! object passed on to the workload, for `{{field.NAME}}` in a template body), and
 //! `prompt_length` (`"Prompt Length"`), which is ignored: lengths are always measured with
 //! the run's tokenizer. Any other key is an error, so a typo (`promt`, `output_len`) is
 //! caught rather than dropped; a dataset.jsonl written by this stage in plain layout is a
@@ -31,6 +32,8 @@ struct Line {
     prompt_length: Option<u32>,
     #[serde(default)]
     prefix_group: Option<u32>,
+    #[serde(default)]
+    fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One validated line.
@@ -80,6 +83,7 @@ fn check(path: &Path, base: &Path, line_no: usize, line: &str) -> Result<Item, F
         output_length: l.output_length,
         image_path,
         prefix_group: l.prefix_group,
+        fields: l.fields,
         ..PlainPrompt::new(l.prompt)
     };
     Ok(Item {

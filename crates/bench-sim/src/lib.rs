@@ -9,6 +9,7 @@
 //! [`spawn`] runs it on a thread and runtime of its own (what `bench` does); [`SimServer`] runs
 //! it inside the caller's runtime (handy in async tests).
 
+mod comfy;
 mod api;
 mod cache;
 mod engine;
@@ -94,6 +95,12 @@ fn build(cfg: &SimConfig, seed: u64, tokenizer: &TokenizerSpec) -> Result<Parts,
         engine: tx,
         metrics,
         next_id: AtomicU64::new(1),
+        comfy: comfy::Comfy {
+            base_ms: cfg.image_base_ms,
+            ms_per_mpixel_step: cfg.image_ms_per_mpixel_step,
+            time_scale: cfg.time_scale,
+            busy: tokio::sync::Mutex::new(()),
+        },
     });
     Ok(Parts {
         shared,

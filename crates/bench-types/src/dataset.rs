@@ -35,6 +35,10 @@ pub struct PlainPrompt {
     /// Shared-prefix group this prompt belongs to (synthetic_shared), for analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_group: Option<u32>,
+    /// Other fields of the request, carried to the workload (an image job's `width`,
+    /// `height`, `steps`, `workflow`): `{{field.NAME}}` in a `client.api: template` body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl PlainPrompt {
@@ -46,6 +50,7 @@ impl PlainPrompt {
             output_length: None,
             image_path: None,
             prefix_group: None,
+            fields: None,
         }
     }
 }

@@ -291,7 +291,7 @@ fn build(index: usize, p: &Planned, m: &Materializer, cache: &Blocks) -> Workloa
         turn: p.session.map(|s| s.1),
         hash_ids: None,
         image_path: p.image_path.as_deref().map(str::to_string),
-        fields: None,
+        fields: p.fields.as_deref().cloned(),
     };
     match &p.prompt {
         Prompt::Text(t) => r.prompt = Some(t.to_string()),
@@ -378,6 +378,7 @@ mod tests {
                     output_length: Some(1),
                     session: None,
                     image_path: None,
+                    fields: None,
                 }
             })
             .collect();

@@ -76,6 +76,7 @@ pub(crate) struct Planned {
     pub output_length: Option<u32>,
     pub session: Option<(u64, u32)>,
     pub image_path: Option<Arc<str>>,
+    pub fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// Decides every demand's prompt, in time order (`demands` must be sorted).
@@ -108,6 +109,7 @@ pub(crate) fn resolve(
                     output_length: d.output_length.or(it.output_length),
                     session,
                     image_path: it.image_path.clone(),
+                    fields: it.fields.clone(),
                 }
             };
             match d.want {
@@ -131,6 +133,7 @@ pub(crate) fn resolve(
                         output_length: d.output_length,
                         session: None,
                         image_path: None,
+                        fields: None,
                     },
                 },
                 Want::Blocks {
@@ -144,6 +147,7 @@ pub(crate) fn resolve(
                     output_length: d.output_length,
                     session: None,
                     image_path: None,
+                    fields: None,
                 },
             }
         })

@@ -30,6 +30,7 @@ pub(crate) struct Item {
     pub len: u32,
     pub output_length: Option<u32>,
     pub image_path: Option<Arc<str>>,
+    pub fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// A plain prompt (one item, `session == false`) or a session's turns.
@@ -73,6 +74,7 @@ impl Pool {
                         len: p.prompt_length.unwrap_or(0),
                         output_length: p.output_length,
                         image_path: p.image_path.map(Into::into),
+                        fields: p.fields.map(Arc::new),
                     };
                     Unit {
                         items: vec![item],
@@ -116,6 +118,7 @@ impl Pool {
                             len: len.unwrap_or(0),
                             output_length: out,
                             image_path: None,
+                            fields: None,
                         });
                     }
                     Unit {
@@ -299,6 +302,7 @@ mod tests {
             len,
             output_length: None,
             image_path: None,
+            fields: None,
         }
     }
 
