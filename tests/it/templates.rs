@@ -131,7 +131,10 @@ fn a_template_that_does_not_fit_the_replies_fails_each_request_and_says_so_once(
     let o = bench(&dir.path().join("probed"), &overrides(&args));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
-    assert!(err.contains("the probe request failed") && err.contains(&key), "{err}");
+    assert!(
+        err.contains("the probe request failed") && err.contains(&key),
+        "{err}"
+    );
     // Without it, every request fails the same way and the error is logged once.
     let run_dir = dir.path().join("run");
     let mut args = args.to_vec();
@@ -143,14 +146,21 @@ fn a_template_that_does_not_fit_the_replies_fails_each_request_and_says_so_once(
         .filter(|l| l.contains(&key) && l.contains("logged once"))
         .collect();
     assert_eq!(logged.len(), 1, "{err}");
-    assert!(logged[0].contains("data: {"), "names the offending line: {}", logged[0]);
+    assert!(
+        logged[0].contains("data: {"),
+        "names the offending line: {}",
+        logged[0]
+    );
     let t = RecordTable::read(&run_dir.join("requests.parquet")).unwrap();
     let n = workload_requests(&run_dir);
     assert!(n >= 5, "{n}");
     assert_eq!(t.rows, n);
     for i in 0..t.rows {
         assert!(
-            matches!(t.status[i], Status::Known(bench_types::RequestStatus::TransportError)),
+            matches!(
+                t.status[i],
+                Status::Known(bench_types::RequestStatus::TransportError)
+            ),
             "row {i}"
         );
         assert!(
@@ -240,5 +250,9 @@ fn simulated_comfyui_runs_image_jobs_one_at_a_time() {
         assert!(f.get("workflow").is_none(), "nested fields stay out: {f}");
     }
     let s = json(&run_dir, "summary.json");
-    assert_eq!(s["workload_units"].as_f64(), Some(12.0), "3 jobs x 4 MP-steps");
+    assert_eq!(
+        s["workload_units"].as_f64(),
+        Some(12.0),
+        "3 jobs x 4 MP-steps"
+    );
 }

@@ -76,7 +76,9 @@ fn main() {
     for tpl in paths {
         println!(
             "api: {}",
-            tpl.map_or("openai-chat (built-in)".to_string(), |t| format!("template {t}"))
+            tpl.map_or("openai-chat (built-in)".to_string(), |t| format!(
+                "template {t}"
+            ))
         );
         sweep_rates(&rates, secs, transport, &server, quick, tpl);
     }

@@ -18,10 +18,10 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::exec::{Ctx, History, execute};
-use crate::protocol::request::Extra;
 use crate::plan::Mode;
 use crate::prepare::{Payload, Prepared, Unit};
 use crate::progress::{self, Display};
+use crate::protocol::request::Extra;
 use crate::records::Msg;
 use crate::stop::{Phase, StopHandle, StopRequest};
 use crate::timer::PreciseTimer;

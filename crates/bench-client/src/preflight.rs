@@ -436,7 +436,8 @@ async fn probe(
         http::Transport::reqwest(&spec)
     }
     .map_err(|e| ClientError::Server(format!("client.endpoint {base_url}: {e}")))?;
-    let body = Bytes::from(builder.build(Prompt::Text("Say hello in one word."), Some(PROBE_TOKENS)));
+    let body =
+        Bytes::from(builder.build(Prompt::Text("Say hello in one word."), Some(PROBE_TOKENS)));
     let t0 = Instant::now();
     let mut col = Collector::new(c.api, c.stream, t0).with_template(builder.template().cloned());
     let mut marks = Marks::default();

@@ -278,9 +278,15 @@ mod tests {
         assert_eq!(u("width * height / 2 ^ 10"), Some(256.0));
         assert_eq!(u("output_tokens * missing"), None);
         for (bad, why) in [
-            ("output_tokens +", "neither `tokens`, `image` nor an arithmetic expression"),
+            (
+                "output_tokens +",
+                "neither `tokens`, `image` nor an arithmetic expression",
+            ),
             ("1 + 2", "names no figure"),
-            ("floor(output_tokens)", "functions (floor) are not supported"),
+            (
+                "floor(output_tokens)",
+                "functions (floor) are not supported",
+            ),
         ] {
             let e = WorkloadUnit::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

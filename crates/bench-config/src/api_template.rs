@@ -155,17 +155,44 @@ fn post() -> String {
 
 /// The placeholders a body may use, besides `field.NAME`.
 pub const PLACEHOLDERS: [(&str, &str); 11] = [
-    ("prompt", "the prompt text (with a session's history joined by blank lines, unless the body uses `messages`)"),
-    ("messages", "the chat messages so far, ending with this turn's user message (a JSON array)"),
-    ("max_tokens", "the request's output length (absent: left out)"),
-    ("min_tokens", "max_tokens when client.force_output_length is on (else left out)"),
-    ("ignore_eos", "true when client.force_output_length is on and max_tokens is given (else left out)"),
+    (
+        "prompt",
+        "the prompt text (with a session's history joined by blank lines, unless the body uses `messages`)",
+    ),
+    (
+        "messages",
+        "the chat messages so far, ending with this turn's user message (a JSON array)",
+    ),
+    (
+        "max_tokens",
+        "the request's output length (absent: left out)",
+    ),
+    (
+        "min_tokens",
+        "max_tokens when client.force_output_length is on (else left out)",
+    ),
+    (
+        "ignore_eos",
+        "true when client.force_output_length is on and max_tokens is given (else left out)",
+    ),
     ("model", "client.model"),
-    ("stream", "whether the reply streams (the framing is not `json`)"),
+    (
+        "stream",
+        "whether the reply streams (the framing is not `json`)",
+    ),
     ("temperature", "client.temperature (absent: left out)"),
-    ("image_url", "the request's image as a data: URL (absent: left out)"),
-    ("image_base64", "the request's image as bare base64 (absent: left out)"),
-    ("seed", "the request's id (a per-request number for APIs that want a seed)"),
+    (
+        "image_url",
+        "the request's image as a data: URL (absent: left out)",
+    ),
+    (
+        "image_base64",
+        "the request's image as bare base64 (absent: left out)",
+    ),
+    (
+        "seed",
+        "the request's id (a per-request number for APIs that want a seed)",
+    ),
 ];
 
 /// Every `{{name}}` in `s`, as (start, end, name) byte ranges of the whole `{{...}}`.
@@ -201,8 +228,8 @@ fn check_pointer(key: &str, p: &str, out: &mut Vec<String>) {
 impl TemplateSpec {
     /// Reads and checks `path`; errors name the key inside the file.
     pub fn load(path: &Path) -> Result<TemplateSpec, Vec<String>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
         TemplateSpec::from_yaml(&text).map_err(|problems| {
             problems
                 .into_iter()
@@ -382,7 +409,10 @@ reply: {framing: sse, text: [choices/0/text], end: {pointer: /done}, error: [{po
     #[test]
     fn framing_and_end_marker_agree() {
         let e = spec("path: /x\nbody: {}\nreply: {framing: json_lines, text: [/t]}").unwrap_err();
-        assert!(e[0].starts_with("reply.end: a streamed (json_lines) reply needs"), "{e:?}");
+        assert!(
+            e[0].starts_with("reply.end: a streamed (json_lines) reply needs"),
+            "{e:?}"
+        );
         let e = spec("path: /x\nbody: {}\nreply: {framing: json, text: [/t], end: {data: x}}")
             .unwrap_err();
         assert!(e[0].starts_with("reply.end: a `json` reply"), "{e:?}");

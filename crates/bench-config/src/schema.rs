@@ -382,10 +382,7 @@ fn check_object(s: &Value, m: &Map<String, Value>, path: &str, errors: &mut Erro
 }
 
 /// The candidate nearest to `got` (a typo's likely intent), when one is near enough.
-pub(crate) fn closest<'a>(
-    got: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn closest<'a>(got: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|c| (strsim::normalized_damerau_levenshtein(got, c), c))
         .filter(|(score, _)| *score >= 0.6)

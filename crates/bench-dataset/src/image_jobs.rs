@@ -53,7 +53,9 @@ fn fill(v: &Value, vars: &Map<String, Value>) -> Value {
             Value::String(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, vars)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill(x, vars))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), fill(x, vars))).collect())
+        }
         x => x.clone(),
     }
 }
@@ -71,7 +73,9 @@ fn workflow(d: &ImageJobsDataset) -> Result<Value, DatasetError> {
     let text = std::fs::read_to_string(p).map_err(|e| bad(e.to_string()))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     if !v.is_object() {
-        return Err(bad("a ComfyUI workflow (API format) is a JSON object of nodes".into()));
+        return Err(bad(
+            "a ComfyUI workflow (API format) is a JSON object of nodes".into(),
+        ));
     }
     Ok(v)
 }
@@ -88,7 +92,9 @@ pub(crate) fn run(
         key: "dataset.image_jobs.num_jobs".into(),
         msg: "too large".into(),
     })?;
-    generate_parallel(w, n, threads, |i| Ok(DatasetRecord::Plain(job(d, &wf, text, i))))?;
+    generate_parallel(w, n, threads, |i| {
+        Ok(DatasetRecord::Plain(job(d, &wf, text, i)))
+    })?;
     Ok(Report::default())
 }
 
@@ -122,14 +128,28 @@ mod tests {
         let j = job(&d, &wf, &text, 3);
         assert_eq!(j.prompt, "b \"q\"");
         let f = j.fields.unwrap();
-        assert_eq!((f["width"].clone(), f["height"].clone(), f["steps"].clone(), f["seed"].clone()), (json!(640), json!(512), json!(20), json!(3)));
+        assert_eq!(
+            (
+                f["width"].clone(),
+                f["height"].clone(),
+                f["steps"].clone(),
+                f["seed"].clone()
+            ),
+            (json!(640), json!(512), json!(20), json!(3))
+        );
         let w = &f["workflow"];
-        assert_eq!(w["5"]["inputs"], json!({"width": 640, "height": 512, "batch_size": 1}));
+        assert_eq!(
+            w["5"]["inputs"],
+            json!({"width": 640, "height": 512, "batch_size": 1})
+        );
         assert_eq!(w["3"]["inputs"]["steps"], json!(20));
         assert_eq!(w["3"]["inputs"]["seed"], json!(3));
         assert_eq!(w["6"]["inputs"]["text"], json!("b \"q\""));
         let mut vars = Map::new();
         vars.insert("w".into(), json!(5));
-        assert_eq!(fill(&json!(["{{w}}", "x{{w}}y", "{{unknown}}"]), &vars), json!([5, "x5y", "{{unknown}}"]));
+        assert_eq!(
+            fill(&json!(["{{w}}", "x{{w}}y", "{{unknown}}"]), &vars),
+            json!([5, "x5y", "{{unknown}}"])
+        );
     }
 }

@@ -41,10 +41,18 @@ pub(crate) async fn runsync(sh: &super::server::Shared, body: &[u8]) -> (u16, St
     let arrived = Instant::now();
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return (400, json!({"error": format!("body is not JSON: {e}")}).to_string()),
+        Err(e) => {
+            return (
+                400,
+                json!({"error": format!("body is not JSON: {e}")}).to_string(),
+            );
+        }
     };
     let Some(wf) = v.pointer("/input/workflow_json") else {
-        return (400, json!({"error": "missing input.workflow_json"}).to_string());
+        return (
+            400,
+            json!({"error": "missing input.workflow_json"}).to_string(),
+        );
     };
     let size = match job_size(wf) {
         Ok(s) => s,

@@ -9,9 +9,9 @@
 //! [`spawn`] runs it on a thread and runtime of its own (what `bench` does); [`SimServer`] runs
 //! it inside the caller's runtime (handy in async tests).
 
-mod comfy;
 mod api;
 mod cache;
+mod comfy;
 mod engine;
 #[cfg(test)]
 mod engine_tests;

@@ -83,7 +83,11 @@ fn aggregates(e: &Experiment, runs: &[RunRecord]) -> Map<String, Value> {
                 }),
             );
         }
-        let max_of = |k: &str| by_key.get(k).and_then(|v| v.iter().copied().reduce(f64::max));
+        let max_of = |k: &str| {
+            by_key
+                .get(k)
+                .and_then(|v| v.iter().copied().reduce(f64::max))
+        };
         out.insert(
             c.to_string(),
             json!({"runs": n, "max_output_token_throughput": max_of("output_token_throughput"),

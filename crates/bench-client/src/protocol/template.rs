@@ -339,7 +339,9 @@ impl Template {
     pub fn compile(spec: &TemplateSpec, name: &str, c: &ClientConfig) -> Result<Template, String> {
         let mut body = spec.body.clone();
         if !c.extra_body.is_empty() {
-            let at = body.pointer_mut(&spec.extra_body_at).and_then(Value::as_object_mut);
+            let at = body
+                .pointer_mut(&spec.extra_body_at)
+                .and_then(Value::as_object_mut);
             let Some(obj) = at else {
                 return Err(format!(
                     "client.template {name}: extra_body_at: `{}` is not an object of the body (client.extra_body goes there)",
@@ -390,7 +392,11 @@ impl Template {
             uses_messages: spec.uses("messages"),
             text: r.text.iter().map(|p| Pointer::new(p, &trie)).collect(),
             reasoning: r.reasoning.iter().map(|p| Pointer::new(p, &trie)).collect(),
-            skip_text: r.skip_text_when.iter().map(|m| Cond::new(m, &trie)).collect(),
+            skip_text: r
+                .skip_text_when
+                .iter()
+                .map(|m| Cond::new(m, &trie))
+                .collect(),
             prompt_tokens: pointer(&r.prompt_tokens, &trie),
             output_tokens: pointer(&r.output_tokens, &trie),
             cached_tokens: pointer(&r.cached_tokens, &trie),
@@ -400,7 +406,11 @@ impl Template {
             end_data: r.end.data.as_ref().map(|d| d.as_bytes().to_vec()),
             end: end_cond(&r.end, &trie),
             error: r.error.iter().map(|m| Cond::new(m, &trie)).collect(),
-            error_message: r.error_message.iter().map(|p| Pointer::new(p, &trie)).collect(),
+            error_message: r
+                .error_message
+                .iter()
+                .map(|p| Pointer::new(p, &trie))
+                .collect(),
             trie,
             reported: AtomicBool::new(false),
             mismatches: AtomicU64::new(0),
@@ -663,12 +673,15 @@ impl Template {
             matched |= e.at.get(&v).is_some();
             out.end = e.holds(&v);
         }
-        if !self.framing.streams() && !out.text && self.text.iter().all(|p| p.get(&v).is_none())
-        {
+        if !self.framing.streams() && !out.text && self.text.iter().all(|p| p.get(&v).is_none()) {
             let ptrs: Vec<&str> = self.text.iter().map(|p| p.text.as_str()).collect();
             return Err(self.mismatch(
                 "reply.text",
-                &format!("none of {} is in the body: {}", ptrs.join(", "), snippet(raw)),
+                &format!(
+                    "none of {} is in the body: {}",
+                    ptrs.join(", "),
+                    snippet(raw)
+                ),
             ));
         }
         if !matched {
@@ -1014,7 +1027,10 @@ impl Lines {
     }
 
     /// The end of the body: a last line without its newline.
-    pub fn finish(&mut self, on: &mut impl FnMut(&[u8]) -> Result<(), String>) -> Result<(), String> {
+    pub fn finish(
+        &mut self,
+        on: &mut impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
         let l = std::mem::take(&mut self.partial);
         line(&l, on)
     }
@@ -1098,11 +1114,16 @@ reply: {framing: json, text: [/t]}
             t.add(&tokens(p));
         }
         t.number(&mut 0);
-        let raw = br#"{"id":"x","choices":[{"delta":{"content":"hi","role":"a"},"logprobs":{"a":[1,2]}},
+        let raw =
+            br#"{"id":"x","choices":[{"delta":{"content":"hi","role":"a"},"logprobs":{"a":[1,2]}},
             {"text":"no"},{"text":"yes"}],"usage":{"prompt_tokens":3,"x":[{}]},"error":"flat",
             "0":{"k":1},"esc":"a\"b","n":2.5}"#;
         let caps = capture(raw, &t).unwrap();
-        assert_eq!(caps.len(), 7, "/usage/prompt_tokens is read inside /usage's slot; indices share their keys' slots");
+        assert_eq!(
+            caps.len(),
+            7,
+            "/usage/prompt_tokens is read inside /usage's slot; indices share their keys' slots"
+        );
         let full: Value = serde_json::from_slice(raw).unwrap();
         for p in ptrs {
             let got = Pointer::new(p, &t).get(&caps).map(|g| g.text());
@@ -1112,7 +1133,10 @@ reply: {framing: json, text: [/t]}
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
             assert_eq!(got, want, "{p}");
         }
-        assert!(matches!(caps[0], Some(Cap::Str(std::borrow::Cow::Borrowed("hi")))));
+        assert!(matches!(
+            caps[0],
+            Some(Cap::Str(std::borrow::Cow::Borrowed("hi")))
+        ));
         assert!(capture(b"{\"a\":1} x", &t).is_err());
         assert!(capture(b"data: {}", &t).is_err());
     }
