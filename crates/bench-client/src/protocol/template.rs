@@ -807,7 +807,6 @@ fn capture<'de>(raw: &'de [u8], trie: &Trie) -> Result<Caps<'de>, serde_json::Er
     Walk {
         node: trie,
         caps: &mut caps,
-        index: None,
     }
     .deserialize(&mut de)?;
     de.end()?;
@@ -818,8 +817,6 @@ fn capture<'de>(raw: &'de [u8], trie: &Trie) -> Result<Caps<'de>, serde_json::Er
 struct Walk<'t, 'c, 'de> {
     node: &'t Trie,
     caps: &'c mut Caps<'de>,
-    /// The array index this value is at, for index children (keys are matched by name).
-    index: Option<usize>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_, '_, 'de> {
@@ -864,7 +861,6 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, 'de> {
                 Some(t) => m.next_value_seed(Walk {
                     node: t,
                     caps: self.caps,
-                    index: None,
                 })?,
                 None => {
                     m.next_value::<serde::de::IgnoredAny>()?;
@@ -874,7 +870,6 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, 'de> {
         Ok(())
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
-        let _ = self.index;
         let mut i = 0;
         loop {
             let more = match self.node.indices.iter().find(|(j, _)| *j == i) {
@@ -882,7 +877,6 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, 'de> {
                     .next_element_seed(Walk {
                         node: t,
                         caps: self.caps,
-                        index: Some(i),
                     })?
                     .is_some(),
                 None => s.next_element::<serde::de::IgnoredAny>()?.is_some(),
