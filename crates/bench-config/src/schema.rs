@@ -502,7 +502,7 @@ mod tests {
             "run_dir  <string>",
             "seed  <unsigned integer>  [default: 42]",
             "tokenizer  <string>",
-            "dataset.type  <synthetic_shared|synthetic_multiturn|sharegpt|client_trace|random|custom>",
+            "dataset.type  <synthetic_shared|synthetic_multiturn|sharegpt|client_trace|random|custom|image_jobs>",
             "dataset.random.num_prompts",
             "dataset.sharegpt.path",
             "workload.type  <constant|synthetic|stat|azure|mooncake|concurrency>",
