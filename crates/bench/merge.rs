@@ -526,10 +526,6 @@ mod tests {
             index,
             count: 3,
             manifest: Manifest {
-                tool_version: String::new(),
-                seed: 0,
-                config: serde_json::Value::Null,
-                inputs: BTreeMap::new(),
                 stages: vec![StageRecord {
                     stage: Stage::Client,
                     started_at: String::new(),
@@ -538,7 +534,7 @@ mod tests {
                     stats,
                     config: serde_json::Value::Null,
                 }],
-                host: BTreeMap::new(),
+                ..Manifest::empty(0)
             },
             workload_sha: String::new(),
             finished: true,

@@ -18,3 +18,4 @@ mod shards;
 mod snapshots_cli;
 mod storage;
 mod sweep;
+mod templates;

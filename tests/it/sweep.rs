@@ -514,3 +514,63 @@ fn identical_datasets_and_workloads_are_made_once() {
     let state = json(&exp, "experiment.json");
     assert!(state["runs"][1]["reused_from"].is_null());
 }
+
+#[test]
+fn vast_comfyui_reports_the_maximum_image_units_per_second_of_three_sequential_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(root().join("config/experiments/vast-comfyui.yaml")).unwrap();
+    let exp_dir = dir.path().join("exp");
+    let body = shipped.replace(
+        "base: ../../config.yaml",
+        &format!(
+            "base: {}\nexp_dir: {}",
+            root().join("config.yaml").display(),
+            exp_dir.display()
+        ),
+    );
+    let file = dir.path().join("vast-comfyui.yaml");
+    std::fs::write(&file, body).unwrap();
+    let o = sweep(&[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = json(&exp_dir, "experiment.json");
+    let runs = e["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let units = 512.0 * 512.0 * 20.0 / 1000.0;
+    let mut best: f64 = 0.0;
+    for r in runs {
+        assert_eq!(r["status"], "ok", "{r}");
+        let run = exp_dir.join(r["run_dir"].as_str().unwrap());
+        let s = summary(&run);
+        assert_eq!(s["workload_unit"], "image");
+        assert_eq!(
+            s["workload_units"].as_f64(),
+            Some(units),
+            "one 512x512x20 image"
+        );
+        let d = s["duration_s"].as_f64().unwrap();
+        let ups = s["workload_unit_throughput"].as_f64().unwrap();
+        assert!(
+            (ups - units / d).abs() < 1e-6 * ups,
+            "{ups} vs {units} / {d}"
+        );
+        // the simulated ComfyUI takes 20 ms + 50 ms x 0.262 MP x 20 steps = 282 ms per image
+        assert!((0.27..0.45).contains(&d), "one image in {d} s");
+        assert_eq!(s["counts"]["warmup"].as_u64(), Some(1), "{}", s["counts"]);
+        best = best.max(ups);
+    }
+    assert_eq!(
+        e["max_workload_unit_throughput"]["value"].as_f64(),
+        Some(best)
+    );
+    assert_eq!(e["max_workload_unit_throughput"]["unit"], "image");
+    assert_eq!(
+        e["cells"]["all"]["max_workload_unit_throughput"].as_f64(),
+        Some(best)
+    );
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("max workload units/s:") && out.contains("(image; all r"),
+        "{out}"
+    );
+}

@@ -52,6 +52,8 @@ pub struct Records {
     pub server: ServerCols,
     /// `dataset`: the named dataset of each request.
     pub dataset: Vec<Option<String>>,
+    /// `fields`: each request's scalar workload fields (JSON), when it had any.
+    pub fields: Vec<Option<String>>,
 }
 
 /// The server's per-request timings, ms (NaN where it reported none).
@@ -120,5 +122,6 @@ pub fn load(path: &Path, tokens: TokenSource) -> Result<Records, AnalysisError> 
         derived,
         server,
         dataset: std::mem::take(&mut t.dataset),
+        fields: std::mem::take(&mut t.fields),
     })
 }

@@ -408,6 +408,10 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
             ("output tokens/s", num(s.output_token_throughput)),
             ("total tokens/s", num(s.total_token_throughput)),
             (
+                "workload units/s",
+                format!("{} ({})", num(s.workload_unit_throughput), s.workload_unit),
+            ),
+            (
                 "input / output tokens",
                 format!(
                     "{} / {}",

@@ -223,6 +223,16 @@ pub struct Summary {
     pub output_token_throughput: Option<f64>,
     /// (input + output tokens) / duration_s.
     pub total_token_throughput: Option<f64>,
+    /// `analysis.workload_unit`: what a request's work counts as (`tokens`, `image`, an
+    /// expression).
+    #[serde(default)]
+    pub workload_unit: String,
+    /// Workload units of the measured requests (those with every figure the unit needs).
+    #[serde(default)]
+    pub workload_units: Option<f64>,
+    /// workload_units / duration_s: units/s, Vast's throughput figure.
+    #[serde(default)]
+    pub workload_unit_throughput: Option<f64>,
     /// Requests meeting every SLO / duration_s (null when no SLO is set).
     pub goodput: Option<f64>,
     /// slo.attainment: requests meeting every SLO / (measured + failed) (null without SLOs).
@@ -427,9 +437,12 @@ pub fn build(a: &Analysis) -> Summary {
         )
     };
     let tokens = token_counts(a);
+    let mut notes_units = Vec::new();
+    let units = workload_units(a, &mut notes_units);
     let verdict = crate::verdict::judge(a, &counts, &mut client_health, &tokens);
 
     let mut notes = a.notes.clone();
+    notes.append(&mut notes_units);
     if r.meta.complete == Some(false) {
         notes.push("requests.parquet is a snapshot written while the run was going (bench.complete = false): requests in flight at that moment have no row yet".into());
     }
@@ -471,6 +484,9 @@ pub fn build(a: &Analysis) -> Summary {
         input_token_throughput: per_s(tokens.total_input),
         output_token_throughput: per_s(tokens.total_output),
         total_token_throughput: per_s(tokens.total_input + tokens.total_output),
+        workload_unit: a.cfg.workload_unit.clone(),
+        workload_units: units,
+        workload_unit_throughput: units.and_then(per_s),
         goodput: slo.good_requests.and_then(|g| per_s(g as f64)),
         goodput_ratio: slo.attainment,
         error_rate: {
@@ -585,6 +601,48 @@ fn health(lag: &Stats, threshold_ms: f64, sent: usize) -> ClientHealth {
             message: "no request was sent, so the schedule was not tested".into(),
         },
     }
+}
+
+/// The workload units of the measured requests (`analysis.workload_unit`); a note for those
+/// lacking a figure the unit needs.
+fn workload_units(a: &Analysis, notes: &mut Vec<String>) -> Option<f64> {
+    let unit = match bench_config::analysis::WorkloadUnit::parse(&a.cfg.workload_unit) {
+        Ok(u) => u,
+        Err(e) => {
+            notes.push(format!("analysis.workload_unit: {e}"));
+            return None;
+        }
+    };
+    let d = &a.rec.derived;
+    let (mut total, mut counted, mut missing) = (0.0, 0u64, 0u64);
+    for &i in &a.measured {
+        let fields: Option<serde_json::Map<String, serde_json::Value>> = a.rec.fields[i]
+            .as_deref()
+            .and_then(|f| serde_json::from_str(f).ok());
+        let num = |x: f64| (!x.is_nan()).then_some(x);
+        let var = |name: &str| match name {
+            "output_tokens" => num(d.output_tokens[i]),
+            "input_tokens" | "prompt_tokens" => num(d.input_tokens[i]),
+            "e2el_s" => num(d.e2el_ms[i] / 1e3),
+            "ttft_s" => num(d.ttft_ms[i] / 1e3),
+            f => fields.as_ref()?.get(f)?.as_f64(),
+        };
+        match unit.units(&var, &a.cfg.image_unit) {
+            Some(u) => {
+                total += u;
+                counted += 1;
+            }
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        notes.push(format!(
+            "{missing} of {} measured requests lack a figure analysis.workload_unit (`{}`) needs: they count no workload units",
+            a.measured.len(),
+            a.cfg.workload_unit
+        ));
+    }
+    (counted > 0).then_some(total)
 }
 
 fn token_counts(a: &Analysis) -> Tokens {

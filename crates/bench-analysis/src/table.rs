@@ -112,6 +112,15 @@ pub fn render(s: &Summary) -> String {
         "Total tokens/s",
         num(s.total_token_throughput)
     );
+    if s.workload_unit != "tokens" && !s.workload_unit.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<28}{} ({})",
+            "Workload units/s",
+            num(s.workload_unit_throughput),
+            s.workload_unit
+        );
+    }
     if s.slo.good_requests.is_some() {
         let _ = writeln!(
             out,

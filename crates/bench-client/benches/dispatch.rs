@@ -3,7 +3,11 @@
 //! replies. The target server (16 one-token SSE chunks, all at once) runs in a child process
 //! pinned to CPU 0; the client (this process: dispatch, HTTP, SSE, records) is pinned to CPU 1.
 //!
-//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4 --transport reqwest --metrics on]`
+//! `--template` sends the same requests through `config/templates/openai-chat.yaml`
+//! (`client.api: template`) instead of the built-in `openai-chat`, to compare the two hot paths;
+//! without `--bench` (the check `cargo test --all-targets` runs) both are run.
+//!
+//! `cargo bench -p bench-client --bench dispatch [-- --rates 1000,5000 --secs 4 --transport reqwest --metrics on --template]`
 
 mod common;
 
@@ -58,8 +62,42 @@ fn main() {
         "disp cpu",
         "wrt cpu"
     );
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/templates/openai-chat.yaml")
+        .display()
+        .to_string();
+    let paths: Vec<Option<&str>> = if quick {
+        vec![None, Some(&template)]
+    } else if std::env::args().any(|a| a == "--template") {
+        vec![Some(&template)]
+    } else {
+        vec![None]
+    };
+    for tpl in paths {
+        println!(
+            "api: {}",
+            tpl.map_or("openai-chat (built-in)".to_string(), |t| format!(
+                "template {t}"
+            ))
+        );
+        sweep_rates(&rates, secs, transport, &server, quick, tpl);
+    }
+    println!(
+        "(ms columns: lag = sent - scheduled; ttft = first content chunk - sent; itl = gap between chunks; cpu wait = time the dispatch thread was runnable but had no CPU; disp cpu / wrt cpu = CPU time of the dispatch / record writer threads)"
+    );
+}
+
+/// One run per rate; prints a row each and the highest rate that kept its promises.
+fn sweep_rates(
+    rates: &[f64],
+    secs: f64,
+    transport: bench_config::client::Transport,
+    server: &Server,
+    quick: bool,
+    template: Option<&str>,
+) {
     let mut best = None;
-    for &rate in &rates {
+    for &rate in rates {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = (rate * secs) as usize;
         write_constant(dir.path(), n, rate, 16);
@@ -68,6 +106,10 @@ fn main() {
         cfg.client.timeout_s = 30.0;
         cfg.client.warmup_requests = 32;
         cfg.client.transport = transport;
+        if let Some(t) = template {
+            cfg.client.api = bench_config::client::Api::Template;
+            cfg.client.template = Some(t.to_string());
+        }
         // `--metrics on`: scrape the server's /metrics (a busy vLLM's size) once a second
         // while dispatching, to see whether scraping disturbs the schedule
         cfg.metrics.enabled = arg("--metrics").as_deref() == Some("on");
@@ -125,7 +167,4 @@ fn main() {
         ),
         None => println!("no rate met p99 dispatch lag < 1 ms and p99 TTFT < 1 ms"),
     }
-    println!(
-        "(ms columns: lag = sent - scheduled; ttft = first content chunk - sent; itl = gap between chunks; cpu wait = time the dispatch thread was runnable but had no CPU; disp cpu / wrt cpu = CPU time of the dispatch / record writer threads)"
-    );
 }

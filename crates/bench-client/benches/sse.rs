@@ -1,6 +1,7 @@
 //! Streamed chunks parsed per second, on one core: the SSE parser alone, and the whole
 //! response path (chunked transfer decoding + SSE + JSON + text and instants), on vLLM-shaped
-//! chat chunks fed in 16 KiB reads.
+//! chat chunks fed in 16 KiB reads; the same through the shipped `openai-chat` template
+//! (`client.api: template`), whose reading must cost about what the built-in one does.
 //!
 //! `cargo bench -p bench-client --bench sse`
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bench_client::http::Sink;
 use bench_client::http::chunked::ChunkedDecoder;
-use bench_client::protocol::Collector;
+use bench_client::protocol::{Collector, Template};
 use bench_client::sse::{Event, SseParser};
 use bench_config::client::Api;
 
@@ -75,6 +76,39 @@ fn main() {
         || {
             let base = Instant::now();
             let mut c = Collector::new(Api::OpenaiChat, true, base);
+            c.head(200, base);
+            let mut d = ChunkedDecoder::default();
+            for part in framed.chunks(16 * 1024) {
+                let at = Instant::now();
+                d.decode(part, |b| c.data(b, at)).unwrap();
+            }
+            assert_eq!(c.chunks.len(), n);
+            black_box(c.content.len());
+        },
+    );
+
+    let mut cfg = bench_config::ClientConfig {
+        api: Api::Template,
+        ..Default::default()
+    };
+    cfg.template = Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/templates/openai-chat.yaml")
+            .display()
+            .to_string(),
+    );
+    let tpl = std::sync::Arc::new(
+        Template::for_config(&cfg)
+            .expect("the shipped template")
+            .expect("a template"),
+    );
+    time(
+        "the same through config/templates/openai-chat.yaml",
+        n,
+        framed.len(),
+        || {
+            let base = Instant::now();
+            let mut c = Collector::new(Api::Template, true, base).with_template(Some(tpl.clone()));
             c.head(200, base);
             let mut d = ChunkedDecoder::default();
             for part in framed.chunks(16 * 1024) {

@@ -21,6 +21,7 @@ use crate::exec::{Ctx, History, execute};
 use crate::plan::Mode;
 use crate::prepare::{Payload, Prepared, Unit};
 use crate::progress::{self, Display};
+use crate::protocol::request::Extra;
 use crate::records::Msg;
 use crate::stop::{Phase, StopHandle, StopRequest};
 use crate::timer::PreciseTimer;
@@ -387,7 +388,7 @@ async fn session(
     let plan = ctx.plan.clone();
     let turns = &plan.chains[chain as usize];
     let mut waiting: HashMap<u32, Released> = HashMap::new();
-    let mut hist = History::new(ctx.api);
+    let mut hist = History::new(ctx.builder.chat_history());
     for &idx in turns {
         let rel = loop {
             if let Some(r) = waiting.remove(&idx) {
@@ -439,7 +440,14 @@ async fn send_turn(ctx: &Arc<Ctx>, hist: &mut History, rel: Released, scheduled:
         Payload::Failed(e) => return ctx.not_sent(o, &e),
         Payload::Body(_) => return ctx.not_sent(o, "internal: a full body for a session turn"),
     };
-    let body = hist.body(&ctx.builder, &text, image.as_deref(), o.max_tokens);
+    let req = &ctx.plan.items[rel.idx as usize];
+    let x = Extra {
+        turn_text: &text,
+        image: image.as_deref(),
+        fields: req.req.fields.as_ref(),
+        id: req.id,
+    };
+    let body = hist.body(&ctx.builder, &text, &x, o.max_tokens);
     o.history_turns = hist.turns;
     execute(ctx, &body, &mut o).await;
     if o.status == RequestStatus::Ok {
@@ -472,7 +480,7 @@ async fn closed_loop(
         let ctx = ctx.clone();
         set.spawn(async move {
             let _permit = permit;
-            let mut hist = History::new(ctx.api);
+            let mut hist = History::new(ctx.builder.chat_history());
             for Prepared { idx, payload } in unit {
                 let now = Instant::now();
                 let rel = Released {

@@ -14,6 +14,7 @@ use crate::outcome::Outcome;
 use crate::plan::Plan;
 use crate::progress::Counters;
 pub use crate::protocol::BufferBudget;
+use crate::protocol::request::Extra;
 use crate::protocol::{BodyBuilder, Collector, Prompt, assistant_message, user_message};
 use crate::records::{Msg, SESSION_SEPARATOR};
 use crate::stop::Phase;
@@ -143,7 +144,9 @@ type Sent = Option<Result<Result<Instant, Failure>, tokio::time::error::Elapsed>
 
 /// Sends `body` and fills in `o`: sent, response instants, text, usage, status.
 pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
-    let mut col = Collector::new(ctx.api, ctx.stream, ctx.base).with_budget(ctx.buffers.clone());
+    let mut col = Collector::new(ctx.api, ctx.stream, ctx.base)
+        .with_template(ctx.builder.template().cloned())
+        .with_budget(ctx.buffers.clone());
     let mut marks = Marks::default();
     let sent = Instant::now();
     o.sent = Some(ctx.ns(sent));
@@ -312,7 +315,8 @@ fn classify(
 /// The conversation of one session so far.
 #[derive(Debug)]
 pub struct History {
-    api: Api,
+    /// Sent as chat messages (else as text joined by blank lines).
+    chat: bool,
     /// Chat: the JSON messages so far, comma-separated. Others: the concatenated text.
     acc: String,
     /// Completed turns in `acc`.
@@ -320,10 +324,11 @@ pub struct History {
 }
 
 impl History {
-    /// An empty conversation.
-    pub fn new(api: Api) -> Self {
+    /// An empty conversation, sent as chat messages when `chat` (see
+    /// [`BodyBuilder::chat_history`]).
+    pub fn new(chat: bool) -> Self {
         History {
-            api,
+            chat,
             acc: String::new(),
             turns: 0,
         }
@@ -334,35 +339,39 @@ impl History {
         &self,
         b: &BodyBuilder,
         text: &str,
-        image: Option<&str>,
+        x: &Extra<'_>,
         max_tokens: Option<u32>,
     ) -> Bytes {
-        let body = if self.api == Api::OpenaiChat {
-            let user = user_message(text, image);
+        let x = Extra {
+            turn_text: text,
+            ..*x
+        };
+        let body = if self.chat {
+            let user = user_message(text, x.image);
             if self.acc.is_empty() {
-                b.build(Prompt::Messages(&user), max_tokens)
+                b.build_ext(Prompt::Messages(&user), max_tokens, &x)
             } else {
                 let mut m = String::with_capacity(self.acc.len() + user.len() + 1);
                 m.push_str(&self.acc);
                 m.push(',');
                 m.push_str(&user);
-                b.build(Prompt::Messages(&m), max_tokens)
+                b.build_ext(Prompt::Messages(&m), max_tokens, &x)
             }
         } else if self.acc.is_empty() {
-            b.build(Prompt::Text(text), max_tokens)
+            b.build_ext(Prompt::Text(text), max_tokens, &x)
         } else {
             let mut t = String::with_capacity(self.acc.len() + text.len() + 2);
             t.push_str(&self.acc);
             t.push_str(SESSION_SEPARATOR);
             t.push_str(text);
-            b.build(Prompt::Text(&t), max_tokens)
+            b.build_ext(Prompt::Text(&t), max_tokens, &x)
         };
         Bytes::from(body)
     }
 
     /// Appends a completed exchange.
     pub fn push(&mut self, text: &str, image: Option<&str>, reply: &str) {
-        if self.api == Api::OpenaiChat {
+        if self.chat {
             if !self.acc.is_empty() {
                 self.acc.push(',');
             }
@@ -392,10 +401,10 @@ mod tests {
             api: Api::OpenaiChat,
             ..ClientConfig::default()
         });
-        let mut h = History::new(Api::OpenaiChat);
+        let mut h = History::new(true);
         h.push("q1", None, "a1");
         let v: serde_json::Value =
-            serde_json::from_slice(&h.body(&b, "q2", None, Some(3))).unwrap();
+            serde_json::from_slice(&h.body(&b, "q2", &Extra::default(), Some(3))).unwrap();
         assert_eq!(
             v["messages"],
             serde_json::json!([{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"user","content":"q2"}])
@@ -404,10 +413,11 @@ mod tests {
             api: Api::OpenaiCompletions,
             ..ClientConfig::default()
         });
-        let mut h = History::new(Api::OpenaiCompletions);
+        let mut h = History::new(false);
         h.push("q1", None, "a1");
         h.push("q2", None, "a2");
-        let v: serde_json::Value = serde_json::from_slice(&h.body(&b, "q3", None, None)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&h.body(&b, "q3", &Extra::default(), None)).unwrap();
         assert_eq!(v["prompt"], "q1\n\na1\n\nq2\n\na2\n\nq3");
         assert_eq!(h.turns, 2);
     }

@@ -19,7 +19,7 @@ use bench_config::client::Api;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::http::{self, Marks, RequestSpec};
+use crate::http::{self, Marks};
 use crate::protocol::{BodyBuilder, Collector, Prompt};
 use crate::{ClientError, run};
 
@@ -257,7 +257,7 @@ async fn check_async(c: &ClientConfig, base_url: &str) -> Result<ServerInfo, Cli
     identify(&http, &root, c.api, &mut info).await;
     let mut probe_cfg = c.clone();
     probe_cfg.model = info.model.clone();
-    probe(&probe_cfg, base_url, headers, &secrets, &mut info).await?;
+    probe(&probe_cfg, base_url, &secrets, &mut info).await?;
     Ok(info)
 }
 
@@ -420,21 +420,15 @@ async fn identify(http: &reqwest::Client, root: &str, api: Api, info: &mut Serve
 async fn probe(
     c: &ClientConfig,
     base_url: &str,
-    headers: Vec<(String, String)>,
     secrets: &http::Secrets,
     info: &mut ServerInfo,
 ) -> Result<(), ClientError> {
-    let endpoint = http::Endpoint::parse(base_url, c.api, c.stream)
-        .map_err(|e| ClientError::Input(format!("client.endpoint: {e}")))?;
-    let spec = RequestSpec {
-        endpoint,
-        headers,
-        accept: if c.stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        },
-    };
+    let builder = BodyBuilder::for_config(c).map_err(ClientError::Input)?;
+    if let Some(t) = builder.template() {
+        // the run logs a mismatch once; the probe's is one of its warnings
+        t.silence();
+    }
+    let spec = run::request_spec(c, base_url, &builder)?;
     let native = run::use_native(c, &spec.endpoint)?;
     let transport = if native {
         http::Transport::native(&spec).await
@@ -442,11 +436,10 @@ async fn probe(
         http::Transport::reqwest(&spec)
     }
     .map_err(|e| ClientError::Server(format!("client.endpoint {base_url}: {e}")))?;
-    let body = Bytes::from(
-        BodyBuilder::new(c).build(Prompt::Text("Say hello in one word."), Some(PROBE_TOKENS)),
-    );
+    let body =
+        Bytes::from(builder.build(Prompt::Text("Say hello in one word."), Some(PROBE_TOKENS)));
     let t0 = Instant::now();
-    let mut col = Collector::new(c.api, c.stream, t0);
+    let mut col = Collector::new(c.api, c.stream, t0).with_template(builder.template().cloned());
     let mut marks = Marks::default();
     let sent = tokio::time::timeout(
         Duration::from_secs_f64(c.timeout_s),
@@ -528,7 +521,7 @@ fn probe_findings(c: &ClientConfig, col: &Collector) -> Vec<String> {
             "the probe's answer carried no text in the {route} shape: check client.api"
         ));
     }
-    if c.api != Api::Tgi && col.usage_output.is_none() {
+    if !matches!(c.api, Api::Tgi | Api::Template) && col.usage_output.is_none() {
         if c.stream && c.stream_usage {
             out.push(
                 "the server streams without `usage` (it ignores stream_options.include_usage): output token counts come from the client's tokenizer".into(),

@@ -20,6 +20,7 @@ use base64::Engine as _;
 
 use crate::media;
 use crate::plan::{Item, Plan};
+use crate::protocol::request::Extra;
 use crate::protocol::{BodyBuilder, Prompt, user_message};
 
 /// What the dispatcher gets for one request.
@@ -162,9 +163,18 @@ pub fn prepare(m: &mut Materializer, b: &BodyBuilder, item: &Item, standalone: b
         return Payload::Turn { text, image };
     }
     let max = b.max_tokens(item.req.output_length);
+    let x = Extra {
+        turn_text: &text,
+        image: image.as_deref(),
+        fields: item.req.fields.as_ref(),
+        id: item.id,
+    };
     let body = match &image {
-        Some(url) => b.build(Prompt::Messages(&user_message(&text, Some(url))), max),
-        None => b.build(Prompt::Text(&text), max),
+        // a template places the image itself ({{image_url}}, {{messages}})
+        Some(url) if b.template().is_none() => {
+            b.build_ext(Prompt::Messages(&user_message(&text, Some(url))), max, &x)
+        }
+        _ => b.build_ext(Prompt::Text(&text), max, &x),
     };
     Payload::Body(Bytes::from(body))
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bench_config::ClientConfig;
 use bench_config::Config;
+use bench_config::api_template::Framing;
 use bench_config::client::{Api, Transport as TransportChoice};
 use bench_text::Tokenizer;
 use bench_types::record::meta;
@@ -42,6 +43,8 @@ pub struct RunSpec {
     scrape: Option<crate::scrape::ScrapeConfig>,
     /// The base URL sent to.
     base_url: String,
+    /// Request bodies (a template compiled).
+    builder: BodyBuilder,
 }
 
 pub(crate) fn api_name(api: Api) -> &'static str {
@@ -49,7 +52,47 @@ pub(crate) fn api_name(api: Api) -> &'static str {
         Api::OpenaiChat => "openai-chat",
         Api::OpenaiCompletions => "openai-completions",
         Api::Tgi => "tgi",
+        Api::Template => "template",
     }
+}
+
+/// The fixed parts of every request: the endpoint with the API's (or the template's) path,
+/// the method, the headers (a template's, then `client.headers` and the key, which win) and
+/// what the client accepts.
+pub(crate) fn request_spec(
+    c: &ClientConfig,
+    base_url: &str,
+    builder: &BodyBuilder,
+) -> Result<http::RequestSpec, ClientError> {
+    let tpl = builder.template();
+    let endpoint = match tpl {
+        Some(t) => http::Endpoint::parse_path(base_url, &t.path),
+        None => http::Endpoint::parse(base_url, c.api, c.stream),
+    }
+    .map_err(|e| ClientError::Input(format!("client.endpoint: {e}")))?;
+    let mut hs = headers(c)?;
+    if let Some(t) = tpl {
+        let given: Vec<(String, String)> = t
+            .headers
+            .iter()
+            .filter(|(k, _)| !hs.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)))
+            .cloned()
+            .collect();
+        hs.splice(0..0, given);
+    }
+    let accept = match tpl.map(|t| t.framing) {
+        Some(Framing::Sse) => "text/event-stream",
+        Some(Framing::JsonLines) => "application/x-ndjson",
+        Some(Framing::Json) => "application/json",
+        None if c.stream => "text/event-stream",
+        None => "application/json",
+    };
+    Ok(http::RequestSpec {
+        method: tpl.map_or("POST", |t| t.method.as_str()).to_string(),
+        endpoint,
+        headers: hs,
+        accept,
+    })
 }
 
 /// Whether the run uses the native transport (else reqwest).
@@ -127,18 +170,9 @@ impl RunSpec {
             .map_err(|e| ClientError::Input(format!("tokenizer: {e}")))?;
         let materializer = Materializer::new(plan.blocks.as_ref())
             .map_err(|e| ClientError::Input(format!("{}: {e}", workload_path.display())))?;
-        let endpoint = http::Endpoint::parse(base_url, c.api, c.stream)
-            .map_err(|e| ClientError::Input(format!("client.endpoint: {e}")))?;
-        let native = use_native(c, &endpoint)?;
-        let request = http::RequestSpec {
-            endpoint,
-            headers: headers(c)?,
-            accept: if c.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        };
+        let builder = BodyBuilder::for_config(c).map_err(ClientError::Input)?;
+        let request = request_spec(c, base_url, &builder)?;
+        let native = use_native(c, &request.endpoint)?;
         let scrape = cfg.metrics.enabled.then(|| {
             let root = crate::preflight::root_url(base_url);
             let url = cfg
@@ -172,6 +206,7 @@ impl RunSpec {
             native,
             scrape,
             base_url: base_url.to_string(),
+            builder,
         })
     }
 
@@ -199,7 +234,7 @@ impl RunSpec {
             })
             .map_err(|e| ClientError::Other(format!("client.endpoint: {e}")))?;
         let start_unix_ns = self.shared_start(&rt, opts)?;
-        let builder = BodyBuilder::new(c);
+        let builder = self.builder;
         let mut mat = self.materializer;
         let warmup: Vec<(u32, Payload)> = self
             .plan
@@ -220,7 +255,7 @@ impl RunSpec {
             kv: file_metadata(c, &self.plan, self.mode_json),
             tokenizer: self.tokenizer,
             plan: self.plan.clone(),
-            api: c.api,
+            chat_history: builder.chat_history(),
             record_text: c.record_output_text,
             flush_interval: Duration::from_secs_f64(c.flush_interval_s),
         })
@@ -253,11 +288,12 @@ impl RunSpec {
                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize))),
                 Mode::ClosedLoop(_) => None,
             };
+            let stream = builder.streams();
             let ctx = Arc::new(exec::Ctx {
                 transport,
                 builder,
                 api: c.api,
-                stream: c.stream,
+                stream,
                 base,
                 timeout: Duration::from_secs_f64(c.timeout_s),
                 phase: phase_rx,

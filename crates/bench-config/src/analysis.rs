@@ -119,6 +119,102 @@ pub struct AnalysisConfig {
     pub report: bool,
     /// Print the summary table at the end of the stage.
     pub print_summary: bool,
+    /// What one request's work counts as, for `workload_unit_throughput` (units/s, beside
+    /// tokens/s): `tokens` (its output tokens), `image` (Vast's image formula: width x height x
+    /// steps / 1000 + `image_unit.resolution_adjustment` + `image_unit.step_adjustment`, from
+    /// the request's fields), or an arithmetic expression over the request's figures
+    /// (`output_tokens`, `input_tokens`, `e2el_s`, `ttft_s`) and its numeric fields (`width`,
+    /// `height`, `steps`, ...), such as `output_tokens + input_tokens / 10`.
+    pub workload_unit: String,
+    /// The adjustments of the `image` workload unit.
+    pub image_unit: ImageUnit,
+}
+
+/// `analysis.image_unit`: the two adjustments of Vast's image workload formula. The seed names
+/// them without values; both default to 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageUnit {
+    /// Added to every image's units.
+    pub resolution_adjustment: f64,
+    /// Added to every image's units.
+    pub step_adjustment: f64,
+}
+
+/// `analysis.workload_unit`, parsed.
+#[derive(Debug, Clone)]
+pub enum WorkloadUnit {
+    /// Output tokens.
+    Tokens,
+    /// width x height x steps / 1000 + adjustments.
+    Image,
+    /// An arithmetic expression (its text, its tree).
+    Expr(String, evalexpr::Node<evalexpr::DefaultNumericTypes>),
+}
+
+impl WorkloadUnit {
+    /// Parses `tokens`, `image` or an expression (its syntax checked now).
+    pub fn parse(s: &str) -> Result<WorkloadUnit, String> {
+        match s.trim() {
+            "tokens" => Ok(WorkloadUnit::Tokens),
+            "image" => Ok(WorkloadUnit::Image),
+            "" => Err("is empty: `tokens`, `image` or an arithmetic expression".into()),
+            e => {
+                let node = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(e)
+                    .map_err(|err| {
+                        format!("`{e}` is neither `tokens`, `image` nor an arithmetic expression ({err})")
+                    })?;
+                if node.iter_variable_identifiers().next().is_none() {
+                    return Err(format!(
+                        "`{e}` names no figure of the request (output_tokens, width, ...): every request would count the same"
+                    ));
+                }
+                if let Some(f) = node.iter_function_identifiers().next() {
+                    return Err(format!(
+                        "`{e}`: functions ({f}) are not supported; use + - * / % ^ and parentheses"
+                    ));
+                }
+                // the tree is built leniently (`a +` parses): a trial evaluation finds the rest
+                let unit = WorkloadUnit::Expr(e.to_string(), node);
+                if let WorkloadUnit::Expr(_, node) = &unit {
+                    let mut ctx = evalexpr::HashMapContext::<evalexpr::DefaultNumericTypes>::new();
+                    for name in node.iter_variable_identifiers() {
+                        use evalexpr::ContextWithMutableVariables;
+                        let _ = ctx.set_value(name.to_string(), evalexpr::Value::Float(1.0));
+                    }
+                    if let Err(err) = node.eval_number_with_context(&ctx) {
+                        return Err(format!(
+                            "`{e}` is neither `tokens`, `image` nor an arithmetic expression ({err})"
+                        ));
+                    }
+                }
+                Ok(unit)
+            }
+        }
+    }
+
+    /// The units of one request whose figures `var` gives (None: the request lacks one).
+    pub fn units(&self, var: &dyn Fn(&str) -> Option<f64>, image: &ImageUnit) -> Option<f64> {
+        match self {
+            WorkloadUnit::Tokens => var("output_tokens"),
+            WorkloadUnit::Image => Some(
+                var("width")? * var("height")? * var("steps")? / 1000.0
+                    + image.resolution_adjustment
+                    + image.step_adjustment,
+            ),
+            WorkloadUnit::Expr(_, node) => {
+                let mut ctx = evalexpr::HashMapContext::<evalexpr::DefaultNumericTypes>::new();
+                for name in node.iter_variable_identifiers() {
+                    use evalexpr::ContextWithMutableVariables;
+                    ctx.set_value(name.to_string(), evalexpr::Value::Float(var(name)?))
+                        .ok()?;
+                }
+                node.eval_number_with_context(&ctx)
+                    .ok()
+                    .filter(|x| x.is_finite())
+            }
+        }
+    }
 }
 
 impl Default for AnalysisConfig {
@@ -151,6 +247,8 @@ impl Default for AnalysisConfig {
             plots: true,
             report: true,
             print_summary: true,
+            workload_unit: "tokens".into(),
+            image_unit: ImageUnit::default(),
         }
     }
 }
@@ -158,6 +256,51 @@ impl Default for AnalysisConfig {
 #[cfg(test)]
 mod tests {
     use crate::{LoadError, Sources};
+
+    #[test]
+    fn workload_units_tokens_image_and_expressions() {
+        use super::{ImageUnit, WorkloadUnit};
+        let vars = |n: &str| match n {
+            "output_tokens" => Some(40.0),
+            "input_tokens" => Some(100.0),
+            "width" | "height" => Some(512.0),
+            "steps" => Some(20.0),
+            _ => None,
+        };
+        let adj = ImageUnit {
+            resolution_adjustment: 1.5,
+            step_adjustment: -0.5,
+        };
+        let u = |s: &str| WorkloadUnit::parse(s).unwrap().units(&vars, &adj);
+        assert_eq!(u("tokens"), Some(40.0));
+        assert_eq!(u("image"), Some(512.0 * 512.0 * 20.0 / 1000.0 + 1.0));
+        assert_eq!(u("output_tokens + input_tokens / 10"), Some(50.0));
+        assert_eq!(u("width * height / 2 ^ 10"), Some(256.0));
+        assert_eq!(u("output_tokens * missing"), None);
+        for (bad, why) in [
+            (
+                "output_tokens +",
+                "neither `tokens`, `image` nor an arithmetic expression",
+            ),
+            ("1 + 2", "names no figure"),
+            (
+                "floor(output_tokens)",
+                "functions (floor) are not supported",
+            ),
+        ] {
+            let e = WorkloadUnit::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let r = crate::load(&Sources {
+            files: vec![],
+            overrides: vec!["analysis.workload_unit=tokns * 2 +".into()],
+            env: false,
+        });
+        let Err(LoadError::Invalid(e)) = r else {
+            panic!("accepted: {r:?}");
+        };
+        assert!(e.to_string().contains("`analysis.workload_unit`"), "{e}");
+    }
 
     #[test]
     fn bad_pairs_name_the_key_and_the_field() {

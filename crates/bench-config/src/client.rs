@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::api_template::TemplateSpec;
 use crate::errors::Errors;
 
 /// Wire protocol of the endpoint.
@@ -20,6 +21,9 @@ pub enum Api {
     /// Hugging Face TGI `/generate_stream` and `/generate`.
     #[serde(rename = "tgi")]
     Tgi,
+    /// Any HTTP API, described by the YAML file `client.template`.
+    #[serde(rename = "template")]
+    Template,
 }
 
 /// Which HTTP implementation sends the requests.
@@ -45,6 +49,10 @@ pub struct ClientConfig {
     pub endpoint: crate::Endpoint,
     /// Wire protocol.
     pub api: Api,
+    /// With `api: template`: the YAML file describing the API (method, path, headers, body
+    /// with placeholders, reply framing and JSON pointers); see `config/templates/`.
+    #[schemars(extend("format" = "bench-path"))]
+    pub template: Option<String>,
     /// Model name sent in each request. Not given (in no file and no override), the preflight
     /// takes the only model the endpoint lists (`sim-model` for `sim`); give it when the
     /// endpoint serves several, or when `client.preflight` is false.
@@ -217,6 +225,7 @@ impl Default for ClientConfig {
         ClientConfig {
             endpoint: crate::Endpoint::Sim,
             api: Api::OpenaiChat,
+            template: None,
             model: "sim-model".into(),
             stream: true,
             api_key_env: None,
@@ -256,7 +265,33 @@ impl ClientConfig {
         self.endpoint == crate::Endpoint::Sim
     }
 
+    /// The template file of `api: template`, read and checked.
+    pub fn template_spec(&self) -> Result<Option<TemplateSpec>, Vec<String>> {
+        match (&self.api, &self.template) {
+            (Api::Template, Some(p)) => TemplateSpec::load(std::path::Path::new(p)).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub(crate) fn validate(&self, e: &mut Errors) {
+        match (self.api, &self.template) {
+            (Api::Template, None) => e.push(
+                "client.template",
+                "is required with client.api: template (a YAML file such as config/templates/openai-chat.yaml)",
+            ),
+            (Api::Template, Some(_)) => {
+                if let Err(problems) = self.template_spec() {
+                    for p in problems {
+                        e.push("client.template", p);
+                    }
+                }
+            }
+            (_, Some(_)) => e.push(
+                "client.template",
+                "is used only with client.api: template; set client.api: template or remove it",
+            ),
+            _ => {}
+        }
         if let Some(d) = self.duration_limit_s
             && d <= 0.0
         {

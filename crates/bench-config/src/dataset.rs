@@ -23,6 +23,9 @@ pub enum DatasetType {
     Random,
     /// A user JSONL with `prompt` (and optional `image_path`, `output_length`).
     Custom,
+    /// Image generation jobs (width, height, steps, a ComfyUI workflow) for `client.api:
+    /// template` with `config/templates/comfyui-runsync.yaml`; plain layout with `fields`.
+    ImageJobs,
 }
 
 impl DatasetType {
@@ -35,6 +38,7 @@ impl DatasetType {
             DatasetType::ClientTrace => "client_trace",
             DatasetType::Random => "random",
             DatasetType::Custom => "custom",
+            DatasetType::ImageJobs => "image_jobs",
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct DatasetConfig {
     pub client_trace: ClientTraceDataset,
     /// `dataset.custom`
     pub custom: CustomDataset,
+    /// `dataset.image_jobs`
+    pub image_jobs: ImageJobsDataset,
     /// Start every request's prompt with a short code of its own (`[3f9a01c2]` and a newline),
     /// so no two requests share a cached prefix beyond what the dataset intends (a prompt used
     /// twice, the same dataset in two runs). Counted in the prompt lengths. Added when the
@@ -146,6 +152,7 @@ impl Default for DatasetConfig {
             sharegpt: SharegptDataset::default(),
             client_trace: ClientTraceDataset::default(),
             custom: CustomDataset::default(),
+            image_jobs: ImageJobsDataset::default(),
             unique_prefix: false,
             use_: None,
             records: None,
@@ -526,6 +533,48 @@ impl crate::Config {
     }
 }
 
+/// `dataset.image_jobs`: `num_jobs` image generation jobs, each a ComfyUI workflow with its
+/// size, steps, prompt and seed filled in. Each dataset line carries them as `fields`
+/// (`width`, `height`, `steps`, `seed`, `workflow`), which the workload passes on and a
+/// template's body places (`{{field.workflow}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageJobsDataset {
+    /// Number of jobs.
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub num_jobs: u64,
+    /// Image width, pixels.
+    #[schemars(range(min = 8, max = 16384))]
+    pub width: u32,
+    /// Image height, pixels.
+    #[schemars(range(min = 8, max = 16384))]
+    pub height: u32,
+    /// Sampling steps.
+    #[schemars(range(min = 1, max = 10000))]
+    pub steps: u32,
+    /// Prompts, used in turn.
+    pub prompts: Vec<String>,
+    /// A ComfyUI workflow in API format (JSON) in which `{{width}}`, `{{height}}`,
+    /// `{{steps}}`, `{{prompt}}` and `{{seed}}` are replaced (a string that is exactly one
+    /// becomes a number where the value is one). Null: a built-in Stable Diffusion 1.5
+    /// text-to-image workflow.
+    #[schemars(extend("format" = "bench-path"))]
+    pub workflow: Option<String>,
+}
+
+impl Default for ImageJobsDataset {
+    fn default() -> Self {
+        ImageJobsDataset {
+            num_jobs: 4,
+            width: 512,
+            height: 512,
+            steps: 20,
+            prompts: vec!["a lighthouse on a cliff at dusk, oil painting".into()],
+            workflow: None,
+        }
+    }
+}
+
 impl DatasetConfig {
     /// The config key and value of the input file the selected type reads, if any.
     pub fn input_path(&self) -> Option<(&'static str, &str)> {
@@ -556,6 +605,9 @@ impl DatasetConfig {
                 need(e, "dataset.client_trace.path", &self.client_trace.path)
             }
             DatasetType::Custom => need(e, "dataset.custom.path", &self.custom.path),
+            DatasetType::ImageJobs if self.image_jobs.prompts.is_empty() => {
+                e.push("dataset.image_jobs.prompts", "needs at least one prompt");
+            }
             DatasetType::SyntheticShared if self.synthetic_shared.groups.is_empty() => {
                 e.push(
                     "dataset.synthetic_shared.groups",

@@ -9,6 +9,7 @@
 //! ([`help_text`]); the doc comments on the fields below are that text.
 
 pub mod analysis;
+pub mod api_template;
 pub mod catalog;
 pub mod client;
 pub mod dataset;
@@ -159,6 +160,9 @@ impl Config {
             );
         }
         self.client.validate(&mut e);
+        if let Err(m) = analysis::WorkloadUnit::parse(&self.analysis.workload_unit) {
+            e.push("analysis.workload_unit", m);
+        }
         self.metrics.validate(&mut e);
         self.sim.validate(&mut e);
         self.catalog.validate(&mut e);

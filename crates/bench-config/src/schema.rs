@@ -387,7 +387,8 @@ fn check_object(s: &Value, m: &Map<String, Value>, path: &str, errors: &mut Erro
     }
 }
 
-fn closest<'a>(got: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+/// The candidate nearest to `got` (a typo's likely intent), when one is near enough.
+pub(crate) fn closest<'a>(got: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|c| (strsim::normalized_damerau_levenshtein(got, c), c))
         .filter(|(score, _)| *score >= 0.6)
@@ -507,7 +508,7 @@ mod tests {
             "run_dir  <string>",
             "seed  <unsigned integer>  [default: 42]",
             "tokenizer  <string>",
-            "dataset.type  <synthetic_shared|synthetic_multiturn|sharegpt|client_trace|random|custom>",
+            "dataset.type  <synthetic_shared|synthetic_multiturn|sharegpt|client_trace|random|custom|image_jobs>",
             "dataset.random.num_prompts",
             "dataset.sharegpt.path",
             "workload.type  <constant|synthetic|stat|azure|mooncake|concurrency>",
@@ -515,7 +516,7 @@ mod tests {
             "workload.stat.trace_type  <maas|cloudide>",
             "workload.concurrency.concurrency",
             "dataset.synthetic_shared.groups[].shared_prop",
-            "client.api  <openai-completions|openai-chat|tgi>",
+            "client.api  <openai-completions|openai-chat|tgi|template>",
             "analysis.slo.ttft_ms",
         ] {
             assert!(h.contains(k), "missing {k} in:\n{h}");

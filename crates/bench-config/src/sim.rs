@@ -175,6 +175,13 @@ pub struct SimConfig {
     /// Scale of all engine time: 0.1 runs the same schedule 10x faster (for tests).
     #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub time_scale: f64,
+    /// ComfyUI route (`POST /runsync`): fixed cost of one image job, ms (model load, VAE).
+    #[schemars(range(min = 0.0))]
+    pub image_base_ms: f64,
+    /// ComfyUI route: cost of one sampling step per megapixel, ms (a 512x512 image at 20 steps
+    /// is 5.24 megapixel-steps: 262 ms at the default). Jobs run one at a time.
+    #[schemars(range(min = 0.0))]
+    pub image_ms_per_mpixel_step: f64,
 }
 
 impl Default for SimConfig {
@@ -200,6 +207,8 @@ impl Default for SimConfig {
             worker_threads: 1,
             seed: None,
             time_scale: 1.0,
+            image_base_ms: 20.0,
+            image_ms_per_mpixel_step: 50.0,
         }
     }
 }

@@ -13,7 +13,8 @@
 //! Each line is an object with `prompt` (a non-empty string, required) and optionally
 //! `output_length` (an integer >= 1; `"Output Length"` accepted), `image_path` (a file that
 //! must exist; a relative path is relative to the JSONL file's directory, and is written
-//! resolved so the client finds it from any working directory), `prefix_group`, and
+//! resolved so the client finds it from any working directory), `prefix_group`, `fields` (an
+//! object passed on to the workload, for `{{field.NAME}}` in a template body), and
 //! `prompt_length` (`"Prompt Length"`), which is ignored: lengths are always measured with
 //! the run's tokenizer. Any other key is an error, so a typo (`promt`, `output_len`) is
 //! caught rather than dropped; a dataset.jsonl written by this stage in plain layout is a
@@ -43,6 +44,8 @@ struct Line {
     prefix_group: Option<u32>,
     #[serde(default)]
     dataset: Option<String>,
+    #[serde(default)]
+    fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A session line (AIBrix's session layout).
@@ -165,6 +168,7 @@ fn check(path: &Path, base: &Path, line_no: usize, line: &str) -> Result<Item, F
         image_path,
         prefix_group: l.prefix_group,
         dataset: l.dataset,
+        fields: l.fields,
         ..PlainPrompt::new(l.prompt)
     };
     Ok(Item {

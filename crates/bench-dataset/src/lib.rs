@@ -16,6 +16,7 @@
 
 mod client_trace;
 mod custom;
+mod image_jobs;
 mod mix;
 mod output;
 mod random;
@@ -167,6 +168,7 @@ pub fn run_with_threads(
             client_trace::run(p, d.client_trace.messages, &text, &mut w, threads)?
         }
         (DatasetType::Custom, Some((_, p))) => custom::run(p, &text, &mut w, threads)?,
+        (DatasetType::ImageJobs, _) => image_jobs::run(&d.image_jobs, &text, &mut w, threads)?,
         (_, None) => {
             return Err(DatasetError::Other(
                 "input file missing after the check".into(),

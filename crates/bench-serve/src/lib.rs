@@ -54,6 +54,9 @@ pub struct Options {
     pub max_parallel: usize,
 }
 
+/// Request rows of runs, by requests.parquet path, with the file's modification time.
+type RowCache = HashMap<PathBuf, (SystemTime, Arc<Vec<RequestRow>>)>;
+
 /// The service's state.
 pub struct State {
     opts: Options,
@@ -62,7 +65,7 @@ pub struct State {
     workflows: Mutex<launch::Workflows>,
     events: Mutex<HashMap<String, Vec<launch::Event>>>,
     children: Mutex<HashMap<String, u32>>,
-    cache: Mutex<HashMap<PathBuf, (SystemTime, Arc<Vec<RequestRow>>)>>,
+    cache: Mutex<RowCache>,
 }
 
 /// An error answer: status, and `{"object": "error", "message", "code", "field"}`.

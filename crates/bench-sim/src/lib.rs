@@ -11,6 +11,7 @@
 
 mod api;
 mod cache;
+mod comfy;
 mod engine;
 #[cfg(test)]
 mod engine_tests;
@@ -96,6 +97,12 @@ fn build(cfg: &SimConfig, seed: u64, tokenizer: &TokenizerSpec) -> Result<Parts,
         engine: tx,
         metrics,
         next_id: AtomicU64::new(1),
+        comfy: comfy::Comfy {
+            base_ms: cfg.image_base_ms,
+            ms_per_mpixel_step: cfg.image_ms_per_mpixel_step,
+            time_scale: cfg.time_scale,
+            busy: tokio::sync::Mutex::new(()),
+        },
     });
     Ok(Parts {
         shared,

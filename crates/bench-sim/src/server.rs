@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub engine: UnboundedSender<Arrival>,
     pub metrics: Arc<Metrics>,
     pub next_id: AtomicU64,
+    /// `POST /runsync`: the ComfyUI-compatible route.
+    pub comfy: crate::comfy::Comfy,
 }
 
 /// A response body: a whole buffer, or the SSE stream of one request.
@@ -325,6 +327,23 @@ pub(crate) async fn handle(req: Request<Incoming>, sh: Arc<Shared>) -> Result<Re
         req.uri().path(),
         "/v1/models" | "/health" | "/metrics" | "/info"
     );
+    if req.uri().path() == "/runsync" {
+        let resp = match *req.method() {
+            Method::POST => match req.into_body().collect().await {
+                Ok(b) => {
+                    let (status, body) = crate::comfy::runsync(&sh, &b.to_bytes()).await;
+                    json(status, body)
+                }
+                Err(e) => json(400, serde_json::json!({"error": e.to_string()}).to_string()),
+            },
+            ref m => json(
+                405,
+                serde_json::json!({"error": format!("method {m} not allowed on /runsync")})
+                    .to_string(),
+            ),
+        };
+        return Ok(resp);
+    }
     let resp = match (req.method(), route) {
         (&Method::POST, Some(r)) => generate(req, sh, arrived, r).await,
         (&Method::GET, None) => match req.uri().path() {

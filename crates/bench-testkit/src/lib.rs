@@ -419,6 +419,9 @@ pub fn token_event(api: Api, text: &str, i: usize) -> String {
         Api::Tgi => format!(
             "data:{{\"index\":{i},\"token\":{{\"id\":{i},\"text\":{t},\"logprob\":0.0,\"special\":false}},\"generated_text\":null,\"details\":null}}\n\n"
         ),
+        Api::Template => {
+            panic!("a template has no reply shape of its own: use the API it imitates")
+        }
     }
 }
 

@@ -38,6 +38,10 @@ pub struct PlainPrompt {
     /// The named dataset (`datasets:`) this prompt came from, in a mix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// Other fields of the request, carried to the workload (an image job's `width`,
+    /// `height`, `steps`, `workflow`): `{{field.NAME}}` in a `client.api: template` body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl PlainPrompt {
@@ -50,6 +54,7 @@ impl PlainPrompt {
             image_path: None,
             prefix_group: None,
             dataset: None,
+            fields: None,
         }
     }
 }

@@ -463,11 +463,13 @@ mod tests {
     fn artifacts_are_recorded_and_a_later_stage_clears_them() {
         let d = tempfile::tempdir().unwrap();
         let cfg = serde_json::json!({"seed": 1});
+        let id = Identity::default();
         let u = |s| StageUpdate {
             config: &cfg,
             seed: 1,
             record: record(s),
             inputs: &[],
+            identity: &id,
         };
         record_stage(d.path(), u(Stage::Client)).unwrap();
         let plain = std::fs::read_to_string(d.path().join(files::MANIFEST)).unwrap();

@@ -127,6 +127,10 @@ pub struct WorkloadRequest {
     /// The named dataset (`datasets:`) the prompt came from, in a mix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// Other fields of the request (an image job's `width`, `height`, `steps`, `workflow`):
+    /// `{{field.NAME}}` in a `client.api: template` body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A group of requests due at the same time.

@@ -292,6 +292,7 @@ fn build(index: usize, p: &Planned, m: &Materializer, cache: &Blocks) -> Workloa
         hash_ids: None,
         image_path: p.image_path.as_deref().map(str::to_string),
         dataset: p.dataset.as_deref().map(str::to_string),
+        fields: p.fields.as_deref().cloned(),
     };
     match &p.prompt {
         Prompt::Text(t) => r.prompt = Some(t.to_string()),
@@ -379,6 +380,7 @@ mod tests {
                     session: None,
                     image_path: None,
                     dataset: None,
+                    fields: None,
                 }
             })
             .collect();

@@ -78,6 +78,7 @@ pub(crate) struct Planned {
     pub image_path: Option<Arc<str>>,
     /// The named dataset the prompt came from.
     pub dataset: Option<Arc<str>>,
+    pub fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// Decides every demand's prompt, in time order (`demands` must be sorted).
@@ -111,6 +112,7 @@ pub(crate) fn resolve(
                     session,
                     image_path: it.image_path.clone(),
                     dataset: it.dataset.clone(),
+                    fields: it.fields.clone(),
                 }
             };
             match d.want {
@@ -135,6 +137,7 @@ pub(crate) fn resolve(
                         session: None,
                         image_path: None,
                         dataset: None,
+                        fields: None,
                     },
                 },
                 Want::Blocks {
@@ -149,6 +152,7 @@ pub(crate) fn resolve(
                     session: None,
                     image_path: None,
                     dataset: None,
+                    fields: None,
                 },
             }
         })

@@ -32,6 +32,7 @@ pub(crate) struct Item {
     pub image_path: Option<Arc<str>>,
     /// The named dataset it came from (`dataset` of its record).
     pub dataset: Option<Arc<str>>,
+    pub fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// A plain prompt (one item, `session == false`) or a session's turns.
@@ -76,6 +77,7 @@ impl Pool {
                         output_length: p.output_length,
                         image_path: p.image_path.map(Into::into),
                         dataset: p.dataset.map(Into::into),
+                        fields: p.fields.map(Arc::new),
                     };
                     Unit {
                         items: vec![item],
@@ -121,6 +123,7 @@ impl Pool {
                             output_length: out,
                             image_path: None,
                             dataset: dataset.clone(),
+                            fields: None,
                         });
                     }
                     Unit {
@@ -305,6 +308,7 @@ mod tests {
             output_length: None,
             image_path: None,
             dataset: None,
+            fields: None,
         }
     }
 

@@ -77,9 +77,7 @@ fn write_shard(dir: &Path, index: u32, count: u32, wl_text: &[u8], rows: &[Reque
     let anchor = 1_796_612_400_000_000_000i64;
     let m = Manifest {
         tool_version: "bench-merge-benchmark".into(),
-        seed: 1,
         config,
-        inputs: Default::default(),
         stages: vec![StageRecord {
             stage: Stage::Client,
             started_at: "2026-12-07T03:00:00Z".into(),
@@ -93,7 +91,7 @@ fn write_shard(dir: &Path, index: u32, count: u32, wl_text: &[u8], rows: &[Reque
             .collect(),
             config: serde_json::Value::Null,
         }],
-        host: Default::default(),
+        ..Manifest::empty(1)
     };
     std::fs::write(
         dir.join("manifest.json"),

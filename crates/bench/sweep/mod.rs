@@ -94,7 +94,7 @@ pub struct RunRecord {
 }
 
 /// The headline figures kept in experiment.json for each run.
-const HEADLINE: [&str; 11] = [
+const HEADLINE: [&str; 13] = [
     "slo.attainment",
     "verdict.outcome",
     "request_throughput",
@@ -106,6 +106,8 @@ const HEADLINE: [&str; 11] = [
     "tpot_ms.p50",
     "itl_ms.p99",
     "e2el_ms.p50",
+    "workload_unit",
+    "workload_unit_throughput",
 ];
 
 /// The last line of a run's log that says what went wrong.
@@ -250,7 +252,7 @@ fn sweep(
     signals: &Signals,
 ) -> Result<i32, Failure> {
     let plan = &planned.runs;
-    let mut records: Vec<RunRecord> = plan.iter().map(|p| record(&e, p)).collect();
+    let mut records: Vec<RunRecord> = plan.iter().map(|p| record(e, p)).collect();
     let current: Current = Arc::new(Mutex::new(None));
     let got = forward_signals(signals, current.clone());
     let exe = std::env::current_exe()
@@ -261,7 +263,7 @@ fn sweep(
     if let Some(s) = &e.search {
         let ctx = search::Ctx {
             exe: &exe,
-            e: &e,
+            e,
             s,
             resolver: &planned.resolver,
             current: &current,
@@ -270,7 +272,7 @@ fn sweep(
             previous,
         };
         let code = search::run(&ctx, &planned.cells, t0)?;
-        return Ok(upload(&e, &planned.resolver, code));
+        return Ok(upload(e, &planned.resolver, code));
     }
     let mut ran_one = false;
     let n = plan.len();
@@ -317,7 +319,7 @@ fn sweep(
                 .display()
                 .to_string()
         });
-        records[i] = run_one(&exe, &e, p, &current, rec, reuse)?;
+        records[i] = run_one(&exe, e, p, &current, rec, reuse)?;
         if matches!(records[i].status, RunStatus::Ok | RunStatus::Failed) {
             made.entry(wl_key).or_insert_with(|| p.run_dir.clone());
             if p.run_dir.join(ds).is_file() {
@@ -340,20 +342,20 @@ fn sweep(
         outputs::write_state(e, &records, state_path)?;
     }
     outputs::write_state(e, &records, state_path)?;
-    outputs::write_cells_csv(&e, &records)?;
-    outputs::write_report(&e, &records);
-    print!("{}", outputs::table(&e, &records, t0.elapsed()));
+    outputs::write_cells_csv(e, &records)?;
+    outputs::write_report(e, &records);
+    print!("{}", outputs::table(e, &records, t0.elapsed()));
     let interrupted = got.load(std::sync::atomic::Ordering::SeqCst);
     if interrupted != 0 {
         eprintln!(
             "bench sweep: interrupted; finished runs are kept: `bench sweep {} --resume` continues",
             args.file.display()
         );
-        return Ok(upload(&e, &planned.resolver, 128 + interrupted));
+        return Ok(upload(e, &planned.resolver, 128 + interrupted));
     }
     let all_ok = records.iter().all(|r| r.status == RunStatus::Ok);
     let code = if all_ok { exit::OK } else { exit::RUN_FAILED };
-    Ok(upload(&e, &planned.resolver, code))
+    Ok(upload(e, &planned.resolver, code))
 }
 
 /// The experiment's own files to `storage.url` (when set), its runs having pushed

@@ -93,26 +93,37 @@ fn aggregates(e: &Experiment, runs: &[RunRecord]) -> Map<String, Value> {
                 }),
             );
         }
-        let max_tps = by_key
-            .get("output_token_throughput")
-            .and_then(|v| v.iter().copied().reduce(f64::max));
+        let max_of = |k: &str| {
+            by_key
+                .get(k)
+                .and_then(|v| v.iter().copied().reduce(f64::max))
+        };
         out.insert(
             c.to_string(),
-            json!({"runs": n, "max_output_token_throughput": max_tps, "stats": stats}),
+            json!({"runs": n, "max_output_token_throughput": max_of("output_token_throughput"),
+                   "max_workload_unit_throughput": max_of("workload_unit_throughput"), "stats": stats}),
         );
     }
     out
 }
 
+/// The run with the largest headline figure `k`.
+fn best_run<'r>(runs: &'r [RunRecord], k: &str) -> Option<(f64, &'r RunRecord)> {
+    runs.iter()
+        .filter_map(|r| Some((r.headline.get(k)?.as_f64()?, r)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The largest workload units/s, with its unit (None when no run has one).
+fn best_units(runs: &[RunRecord]) -> Option<(f64, &RunRecord, &str)> {
+    let (t, r) = best_run(runs, "workload_unit_throughput")?;
+    let unit = r.headline.get("workload_unit").and_then(Value::as_str);
+    Some((t, r, unit.unwrap_or("tokens")))
+}
+
 /// Writes experiment.json (atomically: an interrupted sweep leaves the last good state).
 pub fn write_state(e: &Experiment, runs: &[RunRecord], path: &Path) -> Result<(), Failure> {
-    let best = runs
-        .iter()
-        .filter_map(|r| {
-            let t = r.headline.get("output_token_throughput")?.as_f64()?;
-            Some((t, r))
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let best = best_run(runs, "output_token_throughput");
     let v = json!({
         "schema": "bench.experiment/1",
         "id": e.id,
@@ -125,6 +136,9 @@ pub fn write_state(e: &Experiment, runs: &[RunRecord], path: &Path) -> Result<()
         "cells": aggregates(e, runs),
         "max_output_token_throughput": best.map(|(t, r)| json!({
             "value": t, "cell": r.cell, "repeat": r.repeat, "run_dir": r.run_dir,
+        })),
+        "max_workload_unit_throughput": best_units(runs).map(|(t, r, unit)| json!({
+            "value": t, "unit": unit, "cell": r.cell, "repeat": r.repeat, "run_dir": r.run_dir,
         })),
         "counts": {
             "runs": runs.len(),
@@ -232,11 +246,16 @@ pub fn table(e: &Experiment, runs: &[RunRecord], took: Duration) -> String {
             num(h.get("tpot_ms.p50")),
         );
     }
-    if let Some((t, r)) = runs
-        .iter()
-        .filter_map(|r| Some((r.headline.get("output_token_throughput")?.as_f64()?, r)))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-    {
+    if let Some((t, r, unit)) = best_units(runs).filter(|(_, _, u)| *u != "tokens") {
+        let _ = writeln!(
+            o,
+            "max workload units/s: {} ({unit}; {} r{})",
+            bench_analysis::format::num(Some(t)),
+            r.cell,
+            r.repeat
+        );
+    }
+    if let Some((t, r)) = best_run(runs, "output_token_throughput") {
         let _ = writeln!(
             o,
             "max output tokens/s: {} ({} r{})",

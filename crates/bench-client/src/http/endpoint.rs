@@ -33,6 +33,8 @@ fn api_path(api: Api, stream: bool) -> &'static str {
         Api::OpenaiCompletions => "/v1/completions",
         Api::Tgi if stream => "/generate_stream",
         Api::Tgi => "/generate",
+        // a template gives its own path (`Endpoint::parse_path`)
+        Api::Template => "",
     }
 }
 
@@ -41,6 +43,11 @@ impl Endpoint {
     /// already ends in `/v1` does not get a second one; a base that already names an endpoint
     /// (`.../chat/completions`, `/generate`, ...) is used as it is.
     pub fn parse(base: &str, api: Api, stream: bool) -> Result<Self, String> {
+        Self::parse_path(base, api_path(api, stream))
+    }
+
+    /// [`Endpoint::parse`] with the API path `api_path` (a template's).
+    pub fn parse_path(base: &str, api_path: &str) -> Result<Self, String> {
         let (https, rest) = if let Some(r) = base.strip_prefix("http://") {
             (false, r)
         } else if let Some(r) = base.strip_prefix("https://") {
@@ -90,10 +97,12 @@ impl Endpoint {
             None => (path, ""),
         };
         let trimmed = path_only.trim_end_matches('/');
-        let full = if KNOWN_SUFFIXES.iter().any(|s| trimmed.ends_with(s)) {
+        let full = if KNOWN_SUFFIXES.iter().any(|s| trimmed.ends_with(s))
+            || (!api_path.is_empty() && trimmed.ends_with(api_path))
+        {
             trimmed.to_string()
         } else {
-            let p = api_path(api, stream);
+            let p = api_path;
             // `/v1` is the OpenAI prefix: the OpenAI paths carry it, and TGI serves
             // /generate(_stream) at its root, beside its own /v1 (OpenAI-compatible) routes
             let pre = trimmed.strip_suffix("/v1").unwrap_or(trimmed);

@@ -107,6 +107,8 @@ pub struct Marks {
 /// Fixed parts of every request.
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
+    /// HTTP method (POST; a template may say PUT or PATCH).
+    pub method: String,
     /// Where to send.
     pub endpoint: Endpoint,
     /// Header lines sent with every request (name, value), Authorization included.

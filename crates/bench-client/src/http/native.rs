@@ -96,7 +96,7 @@ impl Client {
                 .any(|(k, _)| k.eq_ignore_ascii_case(name))
         };
         let mut head = Vec::with_capacity(256);
-        head.extend_from_slice(format!("POST {} HTTP/1.1\r\n", ep.path).as_bytes());
+        head.extend_from_slice(format!("{} {} HTTP/1.1\r\n", spec.method, ep.path).as_bytes());
         if !user("host") {
             head.extend_from_slice(format!("Host: {}\r\n", ep.host_header).as_bytes());
         }

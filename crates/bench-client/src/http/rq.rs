@@ -30,6 +30,7 @@ pub struct Client {
     /// connection.
     fresh: reqwest::Client,
     url: reqwest::Url,
+    method: reqwest::Method,
 }
 
 impl Client {
@@ -68,10 +69,13 @@ impl Client {
         };
         let url = reqwest::Url::parse(&spec.endpoint.url)
             .map_err(|e| format!("{}: {e}", spec.endpoint.url))?;
+        let method = reqwest::Method::from_bytes(spec.method.as_bytes())
+            .map_err(|e| format!("method `{}`: {e}", spec.method))?;
         Ok(Client {
             inner: build(4096)?,
             fresh: build(0)?,
             url,
+            method,
         })
     }
 
@@ -81,7 +85,11 @@ impl Client {
         sink: &mut impl Sink,
         marks: &mut Marks,
     ) -> Result<Instant, Failure> {
-        let post = |c: &reqwest::Client| c.post(self.url.clone()).body(body.clone()).send();
+        let post = |c: &reqwest::Client| {
+            c.request(self.method.clone(), self.url.clone())
+                .body(body.clone())
+                .send()
+        };
         let resp = match post(&self.inner).await {
             Ok(r) => r,
             Err(e) if closed_early(&e) => {

@@ -3,7 +3,9 @@
 pub mod budget;
 pub mod request;
 pub mod response;
+pub mod template;
 
 pub use budget::BufferBudget;
 pub use request::{BodyBuilder, Prompt, assistant_message, user_message};
 pub use response::Collector;
+pub use template::Template;

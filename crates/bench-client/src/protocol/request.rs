@@ -8,6 +8,9 @@
 use bench_config::ClientConfig;
 use bench_config::client::Api;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+use super::template::{Template, Vars};
 
 /// Keys the client sets itself; `client.extra_body` may not override them.
 pub const RESERVED_KEYS: [&str; 4] = ["messages", "prompt", "inputs", "stream"];
@@ -32,6 +35,22 @@ pub struct BodyBuilder {
     max_output_tokens: Option<u32>,
     temperature: Option<f64>,
     extra: Map<String, Value>,
+    /// `client.api: template`.
+    template: Option<Arc<Template>>,
+}
+
+/// What a request carries besides its prompt: this turn's own text, its image, its workload
+/// fields and id (used by templates; the built-in APIs take the image inside the messages).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// This turn's own user text (the prompt of a session turn sent as messages).
+    pub turn_text: &'a str,
+    /// The image's `data:` URL.
+    pub image: Option<&'a str>,
+    /// The workload request's `fields`.
+    pub fields: Option<&'a Map<String, Value>>,
+    /// The request id.
+    pub id: u64,
 }
 
 impl BodyBuilder {
@@ -52,7 +71,39 @@ impl BodyBuilder {
             max_output_tokens: c.max_output_tokens,
             temperature: c.temperature,
             extra,
+            template: None,
         }
+    }
+
+    /// From the `client.*` config, with `client.template` compiled when the API is a template.
+    pub fn for_config(c: &ClientConfig) -> Result<Self, String> {
+        let t = Template::for_config(c)?.map(Arc::new);
+        Ok(BodyBuilder::new(c).with_template(t))
+    }
+
+    /// Builds bodies from `t` (None: the built-in API).
+    pub fn with_template(mut self, t: Option<Arc<Template>>) -> Self {
+        self.template = t;
+        self
+    }
+
+    /// The compiled template (`client.api: template`).
+    pub fn template(&self) -> Option<&Arc<Template>> {
+        self.template.as_ref()
+    }
+
+    /// Whether a session's history is sent as chat messages (else as text joined by blank
+    /// lines).
+    pub fn chat_history(&self) -> bool {
+        match &self.template {
+            Some(t) => t.uses_messages(),
+            None => self.api == Api::OpenaiChat,
+        }
+    }
+
+    /// Whether replies stream (a template's framing, else `client.stream`).
+    pub fn streams(&self) -> bool {
+        self.template.as_ref().map_or(self.stream, |t| t.streams())
     }
 
     /// The API.
@@ -72,6 +123,25 @@ impl BodyBuilder {
 
     /// The JSON body for `prompt`.
     pub fn build(&self, prompt: Prompt<'_>, max_tokens: Option<u32>) -> Vec<u8> {
+        self.build_ext(prompt, max_tokens, &Extra::default())
+    }
+
+    /// The JSON body for `prompt` and what else the request carries.
+    pub fn build_ext(&self, prompt: Prompt<'_>, max_tokens: Option<u32>, x: &Extra<'_>) -> Vec<u8> {
+        if let Some(t) = &self.template {
+            let (text, messages) = match prompt {
+                Prompt::Text(t) => (t, None),
+                Prompt::Messages(m) => (x.turn_text, Some(m)),
+            };
+            return t.build(&Vars {
+                prompt: text,
+                messages,
+                image: x.image,
+                max_tokens,
+                fields: x.fields,
+                id: x.id,
+            });
+        }
         let rest = serde_json::to_vec(&self.rest(max_tokens)).expect("a JSON map serializes");
         let prompt_len = match prompt {
             Prompt::Text(t) | Prompt::Messages(t) => t.len(),
@@ -96,6 +166,7 @@ impl BodyBuilder {
                 out.extend_from_slice(b"{\"inputs\":");
                 write_json_str(&mut out, t);
             }
+            (Api::Template, _) => unreachable!("a template API has its template"),
         }
         // `rest` is a non-empty object: splice its members after the prompt.
         out.push(b',');
@@ -106,7 +177,7 @@ impl BodyBuilder {
     fn rest(&self, max_tokens: Option<u32>) -> Map<String, Value> {
         let mut m = Map::new();
         match self.api {
-            Api::OpenaiChat | Api::OpenaiCompletions => {
+            Api::OpenaiChat | Api::OpenaiCompletions | Api::Template => {
                 m.insert("model".into(), Value::String(self.model.clone()));
                 if let Some(n) = max_tokens {
                     m.insert("max_tokens".into(), json!(n));

@@ -13,6 +13,7 @@ use bench_config::client::Api;
 use serde::Deserialize;
 
 use super::BufferBudget;
+use super::template::{self, Lines, Template};
 use crate::http::{Fields, Sink};
 use crate::sse::{Event, SseError, SseParser};
 
@@ -192,6 +193,10 @@ pub struct Collector {
     /// The run's buffer budget, and what this response holds of it.
     budget: Option<Arc<BufferBudget>>,
     charged: usize,
+    /// `client.api: template`: the compiled template.
+    tpl: Option<Arc<Template>>,
+    /// JSON lines framing (templates).
+    lines: Lines,
 }
 
 impl Drop for Collector {
@@ -282,6 +287,76 @@ impl Collector {
             body: Vec::new(),
             budget: None,
             charged: 0,
+            tpl: None,
+            lines: Lines::default(),
+        }
+    }
+
+    /// Reads the reply the way `tpl` says (`client.api: template`); its framing decides
+    /// whether the reply streams.
+    pub fn with_template(mut self, tpl: Option<Arc<Template>>) -> Self {
+        if let Some(t) = &tpl {
+            self.stream = t.streams();
+        }
+        self.tpl = tpl;
+        self
+    }
+
+    /// One event (or the body) read through the template.
+    fn template_read(&mut self, raw: &[u8], at: Option<i64>) -> Result<(), String> {
+        let tpl = self.tpl.take().expect("a template");
+        let r = tpl.read(
+            raw,
+            &mut template::Into {
+                content: &mut self.content,
+                reasoning: &mut self.reasoning,
+                usage_prompt: &mut self.usage_prompt,
+                usage_output: &mut self.usage_output,
+                finish_reason: &mut self.finish_reason,
+                server: &mut self.server,
+            },
+        );
+        self.tpl = Some(tpl);
+        let r = r?;
+        if let Some(at) = at {
+            if r.text {
+                self.chunks.push(at);
+                self.first_token.get_or_insert(at);
+            }
+            if r.end {
+                self.done = true;
+                self.done_at.get_or_insert(at);
+            }
+        }
+        Ok(())
+    }
+
+    /// A template's SSE event.
+    fn template_event(&mut self, e: Event<'_>, at: i64) -> Result<(), String> {
+        self.last_event_at = Some(at);
+        let tpl = self.tpl.as_ref().expect("a template");
+        if tpl.is_end_data(e.data) {
+            self.done = true;
+            self.done_at.get_or_insert(at);
+            return Ok(());
+        }
+        if e.error {
+            return Err(format!("server error event: {}", error_message(e.data)));
+        }
+        self.template_read(e.data, Some(at))
+    }
+
+    /// A template's JSON line.
+    fn template_line(&mut self, l: &[u8], at: i64) -> Result<(), String> {
+        self.last_event_at = Some(at);
+        self.template_read(l, Some(at))
+    }
+
+    /// SSE errors under a template name the framing.
+    fn framing_error(&self, m: String) -> String {
+        match &self.tpl {
+            Some(t) => t.mismatch("reply.framing", &format!("is `sse` but the reply has {m}")),
+            _ => m,
         }
     }
 
@@ -289,6 +364,13 @@ impl Collector {
     pub fn with_budget(mut self, budget: Arc<BufferBudget>) -> Self {
         self.budget = Some(budget);
         self
+    }
+
+    /// Whether the reply is JSON lines (a template's framing).
+    fn json_lines(&self) -> bool {
+        self.tpl
+            .as_ref()
+            .is_some_and(|t| t.framing == bench_config::api_template::Framing::JsonLines)
     }
 
     /// Whether the status is 2xx.
@@ -332,11 +414,21 @@ impl Collector {
             return Err(m);
         }
         let cut_at = self.content_length;
+        if self.stream && self.json_lines() {
+            let mut lines = std::mem::take(&mut self.lines);
+            let r = lines.finish(&mut |l: &[u8]| self.template_line(l, end));
+            self.lines = lines;
+            return r;
+        }
         if self.stream {
             let partial = self.sse.partial_line();
             let mut sse = std::mem::take(&mut self.sse);
             let r = sse.finish(&mut |e: Event<'_>| self.event(e, end));
             self.sse = sse;
+            let r = r.map_err(|e| match e {
+                SseError::Malformed(m) => SseError::Malformed(self.framing_error(m)),
+                h => h,
+            });
             return r.map_err(|e| match cut_at {
                 // The body, delimited by its Content-Length, stops inside a line: the server
                 // sent more than it announced (or announced too little).
@@ -368,7 +460,7 @@ impl Collector {
             return Ok(());
         };
         let held = if self.stream && self.success() {
-            self.sse.buffered()
+            self.sse.buffered() + self.lines.buffered()
         } else {
             self.body.len()
         };
@@ -401,6 +493,9 @@ impl Collector {
     }
 
     fn event(&mut self, e: Event<'_>, at: i64) -> Result<(), String> {
+        if self.tpl.is_some() {
+            return self.template_event(e, at);
+        }
         self.last_event_at = Some(at);
         if e.data == b"[DONE]" {
             self.done = true;
@@ -433,6 +528,7 @@ impl Collector {
                     None => Got::default(),
                 }
             }
+            Api::Template => unreachable!("templates read their events in template_event"),
             Api::Tgi => {
                 let t: TgiBody<'_> = serde_json::from_slice(e.data)
                     .map_err(|err| format!("malformed SSE data ({err}): {}", snippet(e.data)))?;
@@ -542,7 +638,13 @@ impl Collector {
     }
 
     fn whole_body(&mut self, body: &[u8]) -> Result<(), String> {
+        if self.tpl.is_some() {
+            self.template_read(body, None)?;
+            self.done = true;
+            return Ok(());
+        }
         match self.api {
+            Api::Template => unreachable!("templates read their bodies in template_read"),
             Api::OpenaiChat | Api::OpenaiCompletions => {
                 let c: OaBody<'_> =
                     serde_json::from_slice(body).map_err(|e| self.malformed(&e, body))?;
@@ -643,12 +745,23 @@ impl Sink for Collector {
         if let Some(m) = self.encoded() {
             return Err(m);
         }
+        if self.stream && self.json_lines() {
+            let at = ns(self.base, at);
+            let mut lines = std::mem::take(&mut self.lines);
+            let r = lines.feed(bytes, &mut |l: &[u8]| self.template_line(l, at));
+            self.lines = lines;
+            r?;
+            return self.account();
+        }
         if self.stream {
             let at = ns(self.base, at);
             let mut sse = std::mem::take(&mut self.sse);
             let r = sse.feed(bytes, &mut |e: Event<'_>| self.event(e, at));
             self.sse = sse;
-            r.map_err(sse_msg)?;
+            r.map_err(|e| match e {
+                SseError::Malformed(m) => self.framing_error(m),
+                SseError::Handler(m) => m,
+            })?;
             return self.account();
         }
         if self.body.len() + bytes.len() > BODY_MAX {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use bench_config::client::Api;
 use bench_text::Tokenizer;
 use bench_types::RequestStatus;
 use bench_types::record::{Reasoning, RequestRecord, StatusCounts, meta, schema};
@@ -52,8 +51,9 @@ pub struct WriterConfig {
     pub tokenizer: Tokenizer,
     /// The plan (prompt lengths and texts).
     pub plan: Arc<Plan>,
-    /// The API (separators of concatenated session prompts).
-    pub api: Api,
+    /// Session histories go as chat messages (else as text joined by separators, which count
+    /// as prompt tokens).
+    pub chat_history: bool,
     /// Keep the output text.
     pub record_text: bool,
     /// Minimum time between flushes.
@@ -233,6 +233,18 @@ impl State {
         })
     }
 
+    /// The request's scalar workload fields (numbers, strings, booleans) as a JSON object; a
+    /// workflow and other nested values stay out of the records.
+    fn scalar_fields(&self, idx: u32) -> Option<String> {
+        let f = self.cfg.plan.items.get(idx as usize)?.req.fields.as_ref()?;
+        let m: serde_json::Map<String, serde_json::Value> = f
+            .iter()
+            .filter(|(_, v)| !(v.is_object() || v.is_array() || v.is_null()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+    }
+
     fn add(&mut self, mut o: Box<Outcome>) -> Result<(), String> {
         let tok = &self.cfg.tokenizer;
         let (content, approx_c) = tok.count_bounded(&o.content);
@@ -249,7 +261,7 @@ impl State {
         let mut prompt_tokens = own;
         if let (Some(s), false) = (o.session, o.warmup) {
             let before = self.sessions.get(&s).copied().unwrap_or(0);
-            let seps = if self.cfg.api == Api::OpenaiChat {
+            let seps = if self.cfg.chat_history {
                 0
             } else {
                 2 * o.history_turns * self.sep_tokens
@@ -304,6 +316,7 @@ impl State {
                 .items
                 .get(o.idx as usize)
                 .and_then(|it| it.req.dataset.clone()),
+            fields: self.scalar_fields(o.idx),
         };
         self.stats.rows += 1;
         if o.warmup {

@@ -11,3 +11,4 @@ mod limits;
 mod process;
 mod secrets;
 mod sessions;
+mod templates;

@@ -212,6 +212,9 @@ pub mod columns {
     pub const USAGE_REASONING_TOKENS: &str = "usage_reasoning_tokens";
     /// Utf8, nullable: the named dataset (`datasets:`) the request's prompt came from.
     pub const DATASET: &str = "dataset";
+    /// Utf8, nullable: the workload request's scalar `fields` as a JSON object (an image job's
+    /// `width`, `height`, `steps`), for `analysis.workload_unit`.
+    pub const FIELDS: &str = "fields";
 }
 
 /// Keys of the Parquet key-value metadata.

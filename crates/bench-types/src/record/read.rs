@@ -225,6 +225,8 @@ pub struct RecordTable {
     pub usage_reasoning_tokens: Vec<Option<u32>>,
     /// `dataset`.
     pub dataset: Vec<Option<String>>,
+    /// `fields` (absent in files of earlier versions: null).
+    pub fields: Vec<Option<String>>,
 }
 
 /// The kind of values a column must hold.
@@ -290,7 +292,7 @@ pub const REQUIRED: [(&str, Kind); 19] = [
 ];
 
 /// Columns read when present.
-const OPTIONAL: [(&str, Kind); 16] = [
+const OPTIONAL: [(&str, Kind); 17] = [
     (col::CONNECT_NS, Kind::Time),
     (col::FINISH_REASON, Kind::String),
     (col::STREAM, Kind::Boolean),
@@ -307,6 +309,7 @@ const OPTIONAL: [(&str, Kind); 16] = [
     (col::REASONING_TOKENS, Kind::Integer),
     (col::USAGE_REASONING_TOKENS, Kind::Integer),
     (col::DATASET, Kind::String),
+    (col::FIELDS, Kind::String),
 ];
 
 fn bad(path: &Path, msg: impl Into<String>) -> FormatError {
@@ -496,6 +499,7 @@ impl RecordTable {
         self.usage_reasoning_tokens
             .extend(opt_u32(col::USAGE_REASONING_TOKENS));
         self.dataset.extend(opt_strings(col::DATASET));
+        self.fields.extend(opt_strings(col::FIELDS));
         Ok(())
     }
 
@@ -565,6 +569,7 @@ impl RecordTable {
                     usage_reasoning_tokens: self.usage_reasoning_tokens[i],
                 },
                 dataset: self.dataset[i].clone(),
+                fields: self.fields[i].clone(),
             });
         }
         rows.sort_by_key(|r| (r.warmup, r.request_id));

@@ -76,6 +76,8 @@ pub struct RequestRecord {
     pub reasoning: Reasoning,
     /// `dataset`.
     pub dataset: Option<String>,
+    /// `fields`: the request's scalar workload fields as a JSON object.
+    pub fields: Option<String>,
 }
 
 /// A reasoning model's two phases: thinking, then answering.
@@ -146,6 +148,7 @@ impl RequestRecord {
             server: ServerTimes::default(),
             reasoning: Reasoning::default(),
             dataset: None,
+            fields: None,
         }
     }
 }
@@ -193,6 +196,7 @@ pub fn schema() -> SchemaRef {
         Field::new(col::REASONING_TOKENS, DataType::UInt32, true),
         Field::new(col::USAGE_REASONING_TOKENS, DataType::UInt32, true),
         Field::new(col::DATASET, DataType::Utf8, true),
+        Field::new(col::FIELDS, DataType::Utf8, true),
     ]))
 }
 
@@ -261,6 +265,7 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     let mut r_counts: Vec<UInt32Builder> =
         (0..2).map(|_| UInt32Builder::with_capacity(n)).collect();
     let mut dataset = StringBuilder::new();
+    let mut fields = StringBuilder::new();
     let s = |v: Option<i64>| v.map(|t| t - shift);
     for r in rows {
         id.append_value(r.request_id);
@@ -322,6 +327,7 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
             b.append_option(v);
         }
         dataset.append_option(r.dataset.as_deref());
+        fields.append_option(r.fields.as_deref());
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -364,5 +370,6 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
             .map(|mut b| Arc::new(b.finish()) as ArrayRef),
     );
     cols.push(Arc::new(dataset.finish()));
+    cols.push(Arc::new(fields.finish()));
     RecordBatch::try_new(schema(), cols)
 }
