@@ -132,14 +132,21 @@ pub fn run(args: Args) -> Result<i32, Failure> {
         clock_bound_ms,
     }) = &args.command
     {
+        // object-store inputs, and the upload of the merged run, take the storage settings
+        // from the config layers
+        let storage = load_config(&args)?.config.storage;
         let signals = Signals::install().map_err(|e| Failure::new(exit::FAILURE, e))?;
         let m = crate::merge::MergeArgs {
             inputs: shards.clone(),
             out: out.clone(),
             force: *force,
             clock_bound_ms: *clock_bound_ms,
+            storage: storage.clone(),
         };
-        return merge_and_analyse(&m, args.quiet, &signals);
+        let code = merge_and_analyse(&m, args.quiet, &signals)?;
+        // the merged run is a run: with storage.url set it is uploaded like one
+        let upload = crate::storage::upload_run(&storage, out);
+        return Ok(crate::storage::exit_status(code, &upload, &storage));
     }
     if let Some(Command::K8s {
         command:

@@ -447,13 +447,23 @@ fn merge_job(a: &RenderArgs, r: &Run, group: &str) -> Value {
         ),
         Some(url) => (
             format!("{}/{}/shards", url.trim_end_matches('/'), r.name),
-            format!("{RESULTS_DIR}/{}", r.name),
+            format!("{RESULTS_DIR}/merged"),
         ),
     };
+    let mut args = vec![json!("merge"), json!(input), json!("--out"), json!(out)];
+    if let Some(url) = &a.storage {
+        // the merged run lands beside its shards: <url>/<run>/merged
+        args.push(json!("--override"));
+        args.push(json!(format!(
+            "storage.url={}/{}",
+            url.trim_end_matches('/'),
+            r.name
+        )));
+    }
     let mut container = json!({
         "name": "merge",
         "image": a.image,
-        "args": ["merge", input, "--out", out],
+        "args": args,
         "resources": {"requests": {"cpu": "1", "memory": a.memory}, "limits": {"memory": a.memory}},
         "securityContext": security(),
         "volumeMounts": [

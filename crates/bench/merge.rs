@@ -41,6 +41,40 @@ pub struct MergeArgs {
     pub force: bool,
     /// Warn when the shards' clocks may be this far apart (ms).
     pub clock_bound_ms: f64,
+    /// The storage settings (endpoint, region, retries) for `s3://` inputs.
+    pub storage: bench_config::StorageConfig,
+}
+
+/// The shards pushed under an object-store prefix, pulled (every file checked) into
+/// `<out>.shards/<shard>/`, which is kept beside the merged run (its manifest points there).
+fn pull_shards(
+    url: &str,
+    storage: &bench_config::StorageConfig,
+    out: &Path,
+) -> Result<Vec<PathBuf>, Failure> {
+    bench_config::storage::parse_s3_url(url).map_err(|m| bad(format!("{url}: {m}")))?;
+    let mut s = storage.clone();
+    s.url = Some(url.to_string());
+    let cfg = bench_store::StoreConfig::from_config(&s).expect("the url is set");
+    let fail = |e: bench_store::StoreError| Failure::new(exit::FAILURE, e.to_string());
+    let runs = bench_store::list_runs(&cfg, url).map_err(fail)?;
+    if runs.is_empty() {
+        return Err(bad(format!(
+            "{url}: no complete run copy (a directory with manifest.json) under it"
+        )));
+    }
+    let base = PathBuf::from(format!("{}.shards", out.display()));
+    let mut dirs = Vec::new();
+    for r in &runs {
+        let name = r.rsplit('/').next().unwrap_or("shard");
+        let dest = base.join(name);
+        if !dest.join(files::MANIFEST).is_file() {
+            bench_store::pull(&cfg, r, &dest).map_err(fail)?;
+        }
+        tracing::info!("merge: {r} -> {}", dest.display());
+        dirs.push(dest);
+    }
+    Ok(dirs)
 }
 
 fn bad(msg: impl Into<String>) -> Failure {
@@ -50,13 +84,16 @@ fn bad(msg: impl Into<String>) -> Failure {
 /// The shard directories the inputs name: a directory holding a manifest.json is a shard; one
 /// without is searched one level down (`.../shards/shard-0`, ...). Object-store inputs need
 /// the storage support (`storage.url`) and are refused until it exists.
-pub fn shard_inputs(inputs: &[String]) -> Result<Vec<PathBuf>, Failure> {
+pub fn shard_inputs(
+    inputs: &[String],
+    storage: &bench_config::StorageConfig,
+    out: &Path,
+) -> Result<Vec<PathBuf>, Failure> {
     let mut dirs = Vec::new();
     for i in inputs {
         if i.contains("://") {
-            return Err(bad(format!(
-                "{i}: object-store inputs need storage.url support; pull the shards into directories first"
-            )));
+            dirs.extend(pull_shards(i, storage, out)?);
+            continue;
         }
         let p = PathBuf::from(i);
         if !p.is_dir() {
@@ -247,7 +284,7 @@ pub struct Merged {
 pub fn merge(args: &MergeArgs) -> Result<Merged, Failure> {
     let started = std::time::SystemTime::now();
     let t0 = std::time::Instant::now();
-    let dirs = shard_inputs(&args.inputs)?;
+    let dirs = shard_inputs(&args.inputs, &args.storage, &args.out)?;
     let mut shards = dirs
         .iter()
         .map(|d| read_shard(d))
@@ -576,18 +613,21 @@ mod tests {
     }
 
     #[test]
-    fn object_store_inputs_wait_for_storage_support() {
-        let e = shard_inputs(&["s3://bucket/run/shards".into()])
+    fn bad_inputs_are_named() {
+        let s = bench_config::StorageConfig::default();
+        let out = Path::new("/nonexistent/out");
+        let e = shard_inputs(&["s3://Bad_Bucket/x".into()], &s, out)
             .err()
             .unwrap();
         assert_eq!(e.code, exit::BAD_INPUT);
         assert!(
-            e.message
-                .contains("object-store inputs need storage.url support"),
+            e.message.starts_with("s3://Bad_Bucket/x: "),
             "{}",
             e.message
         );
-        let e = shard_inputs(&["/nonexistent/shards".into()]).err().unwrap();
+        let e = shard_inputs(&["/nonexistent/shards".into()], &s, out)
+            .err()
+            .unwrap();
         assert_eq!(e.message, "/nonexistent/shards: no such directory");
     }
 }

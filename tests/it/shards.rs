@@ -73,6 +73,43 @@ fn merge(inputs: &[&Path], out: &Path) -> std::process::Output {
     c.output().unwrap()
 }
 
+/// The shards pushed to an S3-compatible store under one prefix, as the rendered Job's pods
+/// do, merge from there (`bench merge s3://...`) into the same requests as the local merge.
+fn merge_from_the_store(dirs: &[PathBuf], merged: &Path, tmp: &Path) {
+    let Some(s3) = bench_testkit::services::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("shards");
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
+        c.current_dir(root()).env_remove("RUST_LOG").args(args);
+        for (k, v) in s3.env() {
+            c.env(k, v);
+        }
+        c.args(["--override", &format!("storage.endpoint={}", s3.endpoint())]);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    };
+    for d in dirs {
+        run(&["push", d.to_str().unwrap(), "--to", "s3://shards/run1"]);
+    }
+    let out = tmp.join("merged-from-s3");
+    run(&[
+        "merge",
+        "-q",
+        "s3://shards/run1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (a, b) = (read_rows(merged), read_rows(&out));
+    assert_eq!(a.request_id, b.request_id);
+    assert_eq!(a.first_token_ns, b.first_token_ns, "the very same records");
+    assert!(
+        tmp.join("merged-from-s3.shards/shard-2/manifest.json")
+            .is_file()
+    );
+}
+
 fn stat(s: &serde_json::Value, metric: &str, p: &str) -> f64 {
     s[metric][p]
         .as_f64()
@@ -105,6 +142,7 @@ fn shards_merge_into_the_single_process_run_and_a_dead_shard_is_named() {
     let merged = tmp.path().join("merged");
     let o = merge(&[&shards], &merged);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    merge_from_the_store(&dirs, &merged, tmp.path());
 
     // every workload request exactly once, all ok, each shard a fair part
     let rows = read_rows(&merged);
@@ -211,8 +249,8 @@ fn shards_merge_into_the_single_process_run_and_a_dead_shard_is_named() {
     refused(&[&dirs[0], &dirs[2]], "shard 1 of 3 missing");
     refused(&[&single], "not a shard: client.shard is not set");
     refused(
-        &[Path::new("s3://bucket/run/shards")],
-        "object-store inputs need storage.url support",
+        &[Path::new("s3://Bad_Bucket/shards")],
+        "s3://Bad_Bucket/shards: ",
     );
     let other = tmp.path().join("other");
     let mut okv = workload(&sim.1);

@@ -25,7 +25,7 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 
-pub use pull::{PullReport, pull};
+pub use pull::{PullReport, list_runs, pull};
 pub use push::{PushReport, push, push_experiment_files};
 
 /// The name of the file that marks an experiment's complete copy.

@@ -33,6 +33,42 @@ fn safe(rel: &str) -> bool {
             .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
+/// The complete run copies directly under `url` (`s3://bucket/prefix`): the URL of each
+/// "directory" there that holds a manifest.json, sorted (a sharded run's shards, pushed to one
+/// prefix).
+pub fn list_runs(cfg: &StoreConfig, url: &str) -> Result<Vec<String>, StoreError> {
+    let remote = Remote::connect(&cfg.with_url(url))?;
+    let rt = crate::runtime()?;
+    rt.block_on(async {
+        let prefix = (!remote.prefix.is_empty())
+            .then(|| object_store::path::Path::from(remote.prefix.as_str()));
+        let listing = remote
+            .bounded(object_store::ObjectStore::list_with_delimiter(
+                &remote.store,
+                prefix.as_ref(),
+            ))
+            .await
+            .map_err(|e| remote.unreachable(e))?;
+        let mut runs = Vec::new();
+        for p in listing.common_prefixes {
+            let Some(name) = p.filename().map(str::to_string) else {
+                continue;
+            };
+            let marker = object_store::path::Path::from(format!("{p}/{MANIFEST}"));
+            match remote
+                .bounded(object_store::ObjectStore::head(&remote.store, &marker))
+                .await
+            {
+                Ok(_) => runs.push(remote.url_of(&name)),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(remote.unreachable(e)),
+            }
+        }
+        runs.sort();
+        Ok(runs)
+    })
+}
+
 /// Downloads the copy at `url` (`s3://bucket/prefix/<run>`; `cfg` gives the endpoint, region,
 /// retries and timeout) into `dest`: the marker (manifest.json, or an experiment's SHA256SUMS)
 /// first, then every file it lists, each checked against its sha256 (a mismatch is an error
