@@ -108,16 +108,45 @@ fn escapes(v: &str) -> bool {
     p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir)
 }
 
+/// The prefix of the service's environment variables a request may name as an endpoint's API
+/// key (`api_key_env`): a request must not make a run send another of the service's secrets
+/// (its storage credentials, say) to an endpoint of the request's choosing.
+pub const KEY_PREFIX: &str = "BENCH_KEY_";
+
+fn check_key_env(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.starts_with(KEY_PREFIX) {
+        Ok(())
+    } else {
+        Err(bad(
+            field,
+            format!("`{name}`: a request may only name the service's {KEY_PREFIX}* variables"),
+        ))
+    }
+}
+
 fn check_value(field: &str, v: &Value) -> Result<(), ApiError> {
     match v {
         Value::String(s) if escapes(s) => Err(bad(
             field,
             format!("`{s}`: paths must stay inside the service's roots (no absolute paths, no ..)"),
         )),
+        // `${VAR}` would be filled in from the service's environment
+        Value::String(s) if s.contains("${") => Err(bad(
+            field,
+            format!(
+                "`{s}`: no `${{...}}` templates in a request (they read the service's environment)"
+            ),
+        )),
         Value::Array(a) => a.iter().try_for_each(|x| check_value(field, x)),
-        Value::Object(o) => o
-            .iter()
-            .try_for_each(|(k, x)| check_value(&format!("{field}.{k}"), x)),
+        Value::Object(o) => o.iter().try_for_each(|(k, x)| {
+            let f = format!("{field}.{k}");
+            if k.ends_with("api_key_env")
+                && let Some(name) = x.as_str()
+            {
+                check_key_env(&f, name)?;
+            }
+            check_value(&f, x)
+        }),
         _ => Ok(()),
     }
 }
@@ -250,6 +279,7 @@ pub fn plan(state: &State, w: &WorkflowPost) -> Result<Plan, ApiError> {
         o.push(format!("client.api={}", q(a)));
     }
     if let Some(k) = &w.api_key_env {
+        check_key_env("api_key_env", k)?;
         o.push(format!("client.api_key_env={}", q(k)));
     }
     for (i, ov) in w.overrides.iter().flatten().enumerate() {
@@ -266,6 +296,11 @@ pub fn plan(state: &State, w: &WorkflowPost) -> Result<Plan, ApiError> {
         }
         let parsed: Value = serde_yaml::from_str(v).unwrap_or(Value::String(v.into()));
         check_value(&field, &parsed)?;
+        if k.ends_with("api_key_env")
+            && let Some(name) = parsed.as_str()
+        {
+            check_key_env(&field, name)?;
+        }
         o.push(ov.clone());
     }
     o.push(format!("name={}", q(&name)));
