@@ -302,19 +302,7 @@ fn id_for_path(p: &Path) -> String {
     b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    uuid_text(&b)
-}
-
-fn uuid_text(b: &[u8; 16]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::from_bytes(b).to_string()
 }
 
 /// The catalog entries of a run directory, or of an experiment directory and its runs.

@@ -1,6 +1,5 @@
 //! `bench sim` as a standalone server, and the same client pointed at it by URL.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::common::*;
@@ -9,22 +8,13 @@ pub(crate) struct Sim(std::process::Child, pub(crate) String);
 
 impl Sim {
     pub(crate) fn start() -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
-            .current_dir(root())
-            .args(["sim", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        Sim(child, url.to_string())
+        let (child, url) = bench_testkit::services::spawn_serving(
+            Command::new(env!("CARGO_BIN_EXE_bench"))
+                .current_dir(root())
+                .args(["sim", "--port", "0"])
+                .stderr(Stdio::null()),
+        );
+        Sim(child, url)
     }
 }
 

@@ -3,7 +3,6 @@
 //! Bud's shapes; auth, bad input, path traversal. The same suite runs on SQLite and on a real
 //! PostgreSQL server.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,22 +34,11 @@ impl Service {
             // the client's tests keep /metrics scraping out of their timing
             .args(["--override", "metrics.enabled=false"])
             .args(extra)
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some(t) = token {
             c.env("BENCH_TEST_TOKEN", t);
         }
-        let mut child = c.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
+        let (child, url) = bench_testkit::services::spawn_serving(&mut c);
         Service { child, url, dir }
     }
 

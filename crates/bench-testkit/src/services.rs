@@ -308,3 +308,24 @@ pub fn http_json(
         serde_json::from_str(&b).unwrap_or(serde_json::Value::String(b)),
     )
 }
+
+/// Spawns `cmd` (stdout piped) and reads its first line, which names the URL it serves
+/// (`bench sim`, `bench serve`): the child and that URL, without a trailing `/`.
+pub fn spawn_serving(cmd: &mut Command) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("its first line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, url)
+}

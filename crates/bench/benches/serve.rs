@@ -6,13 +6,12 @@
 //! `cargo test --all-targets` runs it) a short form checks that no API request fails and the
 //! runs succeed.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bench_testkit::services::{http, http_json};
+use bench_testkit::services::{http, http_json, spawn_serving};
 use serde_json::{Value, json};
 
 struct Shape {
@@ -22,38 +21,26 @@ struct Shape {
 }
 
 fn start(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("BENCH_SERVE_TOKEN")
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-parallel",
-            "2",
-            "--catalog",
-        ])
-        .arg(format!("sqlite://{}/catalog.db", dir.display()))
-        .args([
-            "--override",
-            &format!("serve.runs_dir={}", dir.join("runs").display()),
-        ])
-        .args(["--override", "metrics.enabled=false"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("bench serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the URL line")
-        .trim_end_matches('/')
-        .to_string();
-    (child, url)
+    spawn_serving(
+        Command::new(env!("CARGO_BIN_EXE_bench"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("BENCH_SERVE_TOKEN")
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-parallel",
+                "2",
+                "--catalog",
+            ])
+            .arg(format!("sqlite://{}/catalog.db", dir.display()))
+            .args([
+                "--override",
+                &format!("serve.runs_dir={}", dir.join("runs").display()),
+            ])
+            .args(["--override", "metrics.enabled=false"])
+            .stderr(Stdio::null()),
+    )
 }
 
 fn post_run(url: &str, name: &str, s: &Shape) -> String {

@@ -412,14 +412,8 @@ pub fn read(path: &Path) -> Result<Experiment, Vec<String>> {
 
 /// Whether `s` is a UUID in its text form.
 fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
+    // the hyphenated form only: it is what the catalog stores and shows
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
 
 /// `name`: required, and usable as a directory name.
