@@ -240,3 +240,163 @@ fn a_mix_with_sessions_renumbers_them_and_bad_names_exit_2() {
         "{e}"
     );
 }
+
+/// `dataset.images` and `dataset.prompt_template` together: exact wrapped lengths, two
+/// synthetic PNGs per request made from the seed, the bytes recorded, the images reaching
+/// the engine, the same dataset bytes on a second run.
+#[test]
+fn synthetic_images_and_a_prompt_template_end_to_end() {
+    use bench_types::dataset::{DatasetRecord, read};
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let tpl = dir.path().join("wrap.txt");
+    std::fs::write(
+        &tpl,
+        "Look at both pictures. {prompt}\nAnswer in {output_length} tokens.\n",
+    )
+    .unwrap();
+    let tpl_kv = format!("dataset.prompt_template={}", tpl.display());
+    let mut kv = SHORT.to_vec();
+    kv.extend([
+        "dataset.random.input_tokens=96",
+        "dataset.images.count=2",
+        "dataset.images.size=64x48",
+        "dataset.images.format=png",
+        "sim.image_tokens=100",
+        tpl_kv.as_str(),
+    ]);
+    let o = bench_ok(run, &overrides(&kv));
+    let out = text(&o.stdout);
+    assert!(out.contains("Images sent"), "{out}");
+
+    let recs = read(&run.join("dataset.jsonl")).unwrap();
+    assert_eq!(recs.len(), 20);
+    let mut seeds = std::collections::BTreeSet::new();
+    for r in &recs {
+        let DatasetRecord::Plain(p) = r else {
+            panic!("plain prompts")
+        };
+        assert_eq!(p.prompt_length, Some(96), "template included");
+        assert!(
+            p.prompt.starts_with("Look at both pictures. "),
+            "{}",
+            p.prompt
+        );
+        assert!(
+            p.prompt.ends_with("\nAnswer in 40 tokens."),
+            "{:?}",
+            p.prompt
+        );
+        let im = p.images.as_ref().expect("images");
+        assert_eq!(im.len(), 2);
+        for i in im {
+            assert_eq!((i.width, i.height), (64, 48));
+            seeds.insert(i.seed);
+        }
+    }
+    assert_eq!(seeds.len(), 40, "every image its own");
+
+    // each request's image bytes are its two encoded images, and the engine got both
+    let wl = bench_types::workload::read(&run.join("workload.jsonl")).unwrap();
+    let reqs: Vec<_> = wl.entries.iter().flat_map(|e| e.requests.iter()).collect();
+    let t = RecordTable::read(&run.join("requests.parquet")).unwrap();
+    let mut total = 0u64;
+    for i in 0..t.rows {
+        if t.warmup[i] {
+            continue;
+        }
+        let r = reqs[t.request_id[i].unwrap() as usize];
+        let want: usize = r
+            .images
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| bench_client::synth_image::encode(s).unwrap().len())
+            .sum();
+        assert_eq!(t.image_bytes[i], Some(want as u64), "row {i}");
+        let body = t.request_bytes[i].unwrap();
+        assert!(
+            body > want as u64 * 4 / 3,
+            "base64 of both images is in the body"
+        );
+        total += want as u64;
+        // the engine counted 100 tokens per image on top of the text
+        let (client, usage) = (
+            t.prompt_tokens[i].unwrap(),
+            t.usage_prompt_tokens[i].unwrap(),
+        );
+        assert!(
+            usage >= client + 200 && usage <= client + 200 + 16,
+            "row {i}: usage {usage}, client {client}"
+        );
+    }
+    let s = json(run, "summary.json");
+    let measured = s["sent"]["requests_with_images"].as_u64().unwrap();
+    assert!(measured > 0);
+    assert!(s["sent"]["image_bytes_total"].as_u64().unwrap() <= total);
+
+    // the same config makes the same dataset
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut kv2 = kv.clone();
+    kv2.push("workload.duration_ms=200");
+    bench_ok(
+        dir2.path(),
+        &[&["--stage", "dataset"][..], &overrides(&kv2)].concat(),
+    );
+    assert_eq!(
+        std::fs::read(run.join("dataset.jsonl")).unwrap(),
+        std::fs::read(dir2.path().join("dataset.jsonl")).unwrap()
+    );
+}
+
+/// What images and templates refuse, each with one line naming the key, exit status 2.
+#[test]
+fn images_and_templates_refuse_what_they_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = dir.path().join("t.txt");
+    std::fs::write(&tpl, "no placeholder here\n").unwrap();
+    let tpl_kv = format!("dataset.prompt_template={}", tpl.display());
+    let good = dir.path().join("g.txt");
+    std::fs::write(&good, "{prompt} {topic}").unwrap();
+    let good_kv = format!("dataset.prompt_template={}", good.display());
+    let long = dir.path().join("l.txt");
+    std::fs::write(
+        &long,
+        "Please read the question below with care and answer it: {prompt}",
+    )
+    .unwrap();
+    let long_kv = format!("dataset.prompt_template={}", long.display());
+    for (kv, want) in [
+        (vec!["dataset.images.size=huge"], "dataset.images.size"),
+        (
+            vec!["dataset.type=synthetic_multiturn", "dataset.images.count=1"],
+            "applies to plain prompts, and dataset.type synthetic_multiturn wrote a session",
+        ),
+        (
+            vec!["dataset.images.count=1", "client.api=openai-completions"],
+            "images need client.api openai-chat",
+        ),
+        (vec![tpl_kv.as_str()], "has no {prompt}"),
+        (
+            vec![good_kv.as_str()],
+            "{topic} is not a field of random prompt 0",
+        ),
+        (
+            vec!["dataset.type=synthetic_shared", tpl_kv.as_str()],
+            "dataset.prompt_template",
+        ),
+        (
+            vec!["dataset.random.input_tokens=3", long_kv.as_str()],
+            "the template alone is 12 tokens; prompt 0 is to be 3 tokens",
+        ),
+    ] {
+        let run = tempfile::tempdir().unwrap();
+        let mut all = SHORT.to_vec();
+        all.extend(kv.iter().copied());
+        let o = bench(run.path(), &overrides(&all));
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{kv:?}: {err}");
+        assert!(err.contains(want), "{kv:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

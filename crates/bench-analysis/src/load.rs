@@ -54,6 +54,10 @@ pub struct Records {
     pub dataset: Vec<Option<String>>,
     /// `fields`: each request's scalar workload fields (JSON), when it had any.
     pub fields: Vec<Option<String>>,
+    /// `request_bytes`: the body sent.
+    pub request_bytes: Vec<Option<u64>>,
+    /// `image_bytes`: the request's images before base64.
+    pub image_bytes: Vec<Option<u64>>,
 }
 
 /// The server's per-request timings, ms (NaN where it reported none).
@@ -123,5 +127,7 @@ pub fn load(path: &Path, tokens: TokenSource) -> Result<Records, AnalysisError> 
         server,
         dataset: std::mem::take(&mut t.dataset),
         fields: std::mem::take(&mut t.fields),
+        request_bytes: std::mem::take(&mut t.request_bytes),
+        image_bytes: std::mem::take(&mut t.image_bytes),
     })
 }

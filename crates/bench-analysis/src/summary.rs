@@ -172,6 +172,21 @@ pub struct Breakdowns {
     pub dataset: Vec<GroupRow>,
 }
 
+/// What the measured requests carried to the server (older records without the columns: null).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SentSummary {
+    /// Sum of request body bytes.
+    pub request_bytes_total: u64,
+    /// Request body bytes per request.
+    pub request_bytes: Stats,
+    /// Measured requests that carried images.
+    pub requests_with_images: u64,
+    /// Sum of the images' bytes before base64.
+    pub image_bytes_total: u64,
+    /// Image bytes per request that carried images.
+    pub image_bytes: Stats,
+}
+
 /// A reasoning model's two phases over the measured requests (docs/METRICS.md).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReasoningSummary {
@@ -297,6 +312,35 @@ pub struct Summary {
     pub files: Vec<String>,
     /// Reasoning and answer apart (null when no measured request streamed reasoning).
     pub reasoning: Option<ReasoningSummary>,
+    /// Bytes sent: request bodies and images (null when the records do not say).
+    #[serde(default)]
+    pub sent: Option<SentSummary>,
+}
+
+/// The bytes the measured requests sent, when the records have them.
+fn sent(a: &Analysis) -> Option<SentSummary> {
+    let r = &a.rec;
+    let body: Vec<u64> = a
+        .measured
+        .iter()
+        .filter_map(|&i| r.request_bytes.get(i).copied().flatten())
+        .collect();
+    if body.is_empty() {
+        return None;
+    }
+    let images: Vec<u64> = a
+        .measured
+        .iter()
+        .filter_map(|&i| r.image_bytes.get(i).copied().flatten())
+        .collect();
+    let stats = |v: &[u64]| Stats::of(&mut v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+    Some(SentSummary {
+        request_bytes_total: body.iter().sum(),
+        request_bytes: stats(&body),
+        requests_with_images: images.len() as u64,
+        image_bytes_total: images.iter().sum(),
+        image_bytes: stats(&images),
+    })
 }
 
 /// The reasoning figures, when any measured request streamed reasoning text.
@@ -526,6 +570,7 @@ pub fn build(a: &Analysis) -> Summary {
         files: Vec::new(),
         server_timings: crate::server::timings(a),
         reasoning: reasoning(a),
+        sent: sent(a),
         ..Summary::default()
     }
 }

@@ -121,6 +121,18 @@ pub fn render(s: &Summary) -> String {
             s.workload_unit
         );
     }
+    if let Some(b) = s.sent.as_ref().filter(|b| b.requests_with_images > 0) {
+        let mb = |x: u64| x as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "{:<28}{} requests, {:.1} MB of images (mean {:.1} KB per request), {:.1} MB of request bodies",
+            "Images sent",
+            b.requests_with_images,
+            mb(b.image_bytes_total),
+            b.image_bytes.mean.unwrap_or(0.0) / 1e3,
+            mb(b.request_bytes_total)
+        );
+    }
     if s.slo.good_requests.is_some() {
         let _ = writeln!(
             out,

@@ -150,6 +150,7 @@ pub async fn execute(ctx: &Ctx, body: &Bytes, o: &mut Outcome) {
     let mut marks = Marks::default();
     let sent = Instant::now();
     o.sent = Some(ctx.ns(sent));
+    o.request_bytes = Some(body.len() as u64);
     if !o.warmup {
         ctx.counters.sent.fetch_add(1, Relaxed);
     }

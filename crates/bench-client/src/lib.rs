@@ -26,6 +26,7 @@ mod run;
 pub mod scrape;
 pub mod sse;
 mod stop;
+pub mod synth_image;
 pub mod timer;
 
 use std::path::Path;

@@ -29,6 +29,8 @@ pub struct Outcome {
     pub ready: Option<i64>,
     /// Handed to the transport.
     pub sent: Option<i64>,
+    /// Bytes of the request body as sent.
+    pub request_bytes: Option<u64>,
     /// A new connection was established.
     pub connected: Option<i64>,
     /// First response byte.
@@ -86,6 +88,7 @@ impl Outcome {
             scheduled,
             ready: None,
             sent: None,
+            request_bytes: None,
             connected: None,
             first_byte: None,
             first_token: None,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bench_config::ClientConfig;
 use bench_config::client::Api;
@@ -55,9 +56,29 @@ pub struct Plan {
     /// Requests in the whole workload file (more than [`Plan::len`] on a shard): warmup
     /// copies take ids from here on.
     pub workload_total: u64,
+    /// Bytes of each item's images (before base64), set by the prepare thread and read by
+    /// the records writer; empty when no request has an image.
+    pub image_bytes: Vec<AtomicU64>,
 }
 
 impl Plan {
+    /// Records the bytes of item `idx`'s images.
+    pub fn note_image_bytes(&self, idx: u32, bytes: u64) {
+        if let Some(a) = self.image_bytes.get(idx as usize) {
+            a.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The bytes of item `idx`'s images, when it has any and they were made.
+    pub fn image_bytes(&self, idx: u32) -> Option<u64> {
+        let it = self.items.get(idx as usize)?;
+        if it.image.is_none() && it.req.images.as_ref().is_none_or(Vec::is_empty) {
+            return None;
+        }
+        let n = self.image_bytes.get(idx as usize)?.load(Ordering::Relaxed);
+        (n > 0).then_some(n)
+    }
+
     /// Number of workload requests.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -114,15 +135,23 @@ pub fn build(
             {
                 continue;
             }
+            let synthetic = r.images.as_ref().is_some_and(|v| !v.is_empty());
+            if (synthetic || r.image_path.is_some())
+                && !matches!(c.api, Api::OpenaiChat | Api::Template)
+            {
+                return Err(format!(
+                    "{}: request {} has {}; images need client.api openai-chat (or a template with {{{{image_url}}}})",
+                    wl_path.display(),
+                    id - 1,
+                    if synthetic {
+                        "synthetic images (dataset.images)"
+                    } else {
+                        "an image_path"
+                    }
+                ));
+            }
             let image = match &r.image_path {
                 Some(p) => {
-                    if c.api != Api::OpenaiChat {
-                        return Err(format!(
-                            "{}: request {} has an image_path; images need client.api openai-chat",
-                            wl_path.display(),
-                            id - 1
-                        ));
-                    }
                     let resolved = resolve_image(p, wl_path, run_dir);
                     if resolved.is_none() && missing_images.len() < 3 {
                         missing_images.push(format!("{p} (entry {})", line + 1));
@@ -201,7 +230,16 @@ pub fn build(
             .map(|k| order[k % order.len()])
             .collect()
     };
+    let any_image = items
+        .iter()
+        .any(|it| it.image.is_some() || it.req.images.as_ref().is_some_and(|v| !v.is_empty()));
+    let image_bytes = if any_image {
+        items.iter().map(|_| AtomicU64::new(0)).collect()
+    } else {
+        Vec::new()
+    };
     Ok(Plan {
+        image_bytes,
         items,
         order,
         chains,

@@ -21,7 +21,8 @@ use base64::Engine as _;
 use crate::media;
 use crate::plan::{Item, Plan};
 use crate::protocol::request::Extra;
-use crate::protocol::{BodyBuilder, Prompt, user_message};
+use crate::protocol::{BodyBuilder, Prompt, user_message_with};
+use crate::synth_image;
 
 /// What the dispatcher gets for one request.
 #[derive(Debug)]
@@ -135,48 +136,72 @@ impl Materializer {
     }
 }
 
-/// The `data:` URL of an image file.
-pub fn image_data_url(path: &std::path::Path) -> Result<String, String> {
+/// The `data:` URL of an image file, and the file's bytes.
+fn file_data_url(path: &std::path::Path) -> Result<(String, usize), String> {
     let shown = path.display();
     let mime = media::image_mime(&path.to_string_lossy())
         .ok_or_else(|| format!("image {shown}: unknown image type (png, jpeg, webp, gif, bmp)"))?;
     let bytes = std::fs::read(path).map_err(|e| format!("image {shown}: {e}"))?;
     let mut url = format!("data:{mime};base64,");
     base64::engine::general_purpose::STANDARD.encode_string(&bytes, &mut url);
-    Ok(url)
+    Ok((url, bytes.len()))
 }
 
-/// Builds the payload of one item. `standalone` ignores the session (warmup copies).
-pub fn prepare(m: &mut Materializer, b: &BodyBuilder, item: &Item, standalone: bool) -> Payload {
+/// The item's images as `data:` URLs (its file first, then its synthetic images) and their
+/// bytes before base64.
+fn images(item: &Item) -> Result<(Vec<String>, u64), String> {
+    let mut urls = Vec::new();
+    let mut bytes = 0u64;
+    if let Some(p) = &item.image {
+        let (u, n) = file_data_url(p)?;
+        urls.push(u);
+        bytes += n as u64;
+    }
+    for spec in item.req.images.iter().flatten() {
+        let (u, n) = synth_image::data_url(spec)?;
+        urls.push(u);
+        bytes += n as u64;
+    }
+    Ok((urls, bytes))
+}
+
+/// Builds the payload of one item, and the bytes of its images (0 without). `standalone`
+/// ignores the session (warmup copies).
+pub fn prepare(
+    m: &mut Materializer,
+    b: &BodyBuilder,
+    item: &Item,
+    standalone: bool,
+) -> (Payload, u64) {
     let text = match m.text(item) {
         Ok(t) => t,
-        Err(e) => return Payload::Failed(e),
+        Err(e) => return (Payload::Failed(e), 0),
     };
-    let image = match &item.image {
-        Some(p) => match image_data_url(p) {
-            Ok(u) => Some(u),
-            Err(e) => return Payload::Failed(e),
-        },
-        None => None,
+    let (mut urls, image_bytes) = match images(item) {
+        Ok(x) => x,
+        Err(e) => return (Payload::Failed(e), 0),
     };
     if item.session.is_some() && !standalone {
-        return Payload::Turn { text, image };
+        // a session turn carries at most its file's image (datasets put synthetic images
+        // on plain prompts only)
+        let image = (!urls.is_empty()).then(|| urls.swap_remove(0));
+        return (Payload::Turn { text, image }, image_bytes);
     }
     let max = b.max_tokens(item.req.output_length);
     let x = Extra {
         turn_text: &text,
-        image: image.as_deref(),
+        image: urls.first().map(String::as_str),
         fields: item.req.fields.as_ref(),
         id: item.id,
     };
-    let body = match &image {
+    let body = if !urls.is_empty() && b.template().is_none() {
+        let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+        b.build_ext(Prompt::Messages(&user_message_with(&text, &refs)), max, &x)
+    } else {
         // a template places the image itself ({{image_url}}, {{messages}})
-        Some(url) if b.template().is_none() => {
-            b.build_ext(Prompt::Messages(&user_message(&text, Some(url))), max, &x)
-        }
-        _ => b.build_ext(Prompt::Text(&text), max, &x),
+        b.build_ext(Prompt::Text(&text), max, &x)
     };
-    Payload::Body(Bytes::from(body))
+    (Payload::Body(Bytes::from(body)), image_bytes)
 }
 
 /// Rough size of an item's prepared body.
@@ -191,7 +216,21 @@ fn estimate(item: &Item) -> usize {
         .as_ref()
         .and_then(|p| std::fs::metadata(p).ok())
         .map_or(0, |m| m.len() as usize * 4 / 3);
-    prompt + image + 256
+    // a synthetic JPEG is about 0.2 bytes per pixel, a PNG 2.2 (benches/images.rs)
+    let synthetic: usize = item
+        .req
+        .images
+        .iter()
+        .flatten()
+        .map(|s| {
+            let px = s.width as usize * s.height as usize;
+            match s.format {
+                bench_types::image::ImageFormat::Jpeg => px / 4,
+                bench_types::image::ImageFormat::Png => px * 3,
+            }
+        })
+        .sum();
+    prompt + image + synthetic + 256
 }
 
 /// The producer's output: units in consumption order (one request, or a whole chain).
@@ -238,9 +277,11 @@ pub fn spawn(
             for unit in units {
                 let prepared: Unit = unit
                     .iter()
-                    .map(|&i| Prepared {
-                        idx: i,
-                        payload: prepare(&mut mat, &builder, &plan.items[i as usize], false),
+                    .map(|&i| {
+                        let (payload, image_bytes) =
+                            prepare(&mut mat, &builder, &plan.items[i as usize], false);
+                        plan.note_image_bytes(i, image_bytes);
+                        Prepared { idx: i, payload }
                     })
                     .collect();
                 if tx.blocking_send(prepared).is_err() {
@@ -321,9 +362,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.png");
         std::fs::write(&p, b"foo").unwrap();
-        assert_eq!(image_data_url(&p).unwrap(), "data:image/png;base64,Zm9v");
+        assert_eq!(
+            file_data_url(&p).unwrap(),
+            ("data:image/png;base64,Zm9v".to_string(), 3)
+        );
         assert!(
-            image_data_url(&d.path().join("gone.png"))
+            file_data_url(&d.path().join("gone.png"))
                 .unwrap_err()
                 .starts_with("image ")
         );
@@ -335,7 +379,7 @@ mod tests {
         });
         it.image = Some(d.path().join("gone.png"));
         assert!(matches!(
-            prepare(&mut m, &b, &it, false),
+            prepare(&mut m, &b, &it, false).0,
             Payload::Failed(_)
         ));
     }

@@ -242,7 +242,9 @@ impl RunSpec {
             .iter()
             .map(|&i| {
                 let item = &self.plan.items[i as usize];
-                (i, prepare::prepare(&mut mat, &builder, item, true))
+                let (payload, image_bytes) = prepare::prepare(&mut mat, &builder, item, true);
+                self.plan.note_image_bytes(i, image_bytes);
+                (i, payload)
             })
             .collect();
 

@@ -69,6 +69,18 @@ pub struct DatasetConfig {
     /// twice, the same dataset in two runs). Counted in the prompt lengths. Added when the
     /// workload is written; Mooncake block prompts need `workload.mooncake.materialize: true`.
     pub unique_prefix: bool,
+    /// Synthetic images sent with every plain prompt (`{count, size, format}`); null: none.
+    /// Made by the client from the seed at send time and attached as `data:` URLs (needs
+    /// `client.api: openai-chat` or a template with `{{image_url}}`). docs/DATASETS.md lists
+    /// the sizes and what the pixels are.
+    pub images: Option<ImagesConfig>,
+    /// A text file that wraps every prompt: `{prompt}` marks where the prompt goes, `{NAME}`
+    /// takes the record's field NAME (`output_length`, `dataset`, a custom record's extra
+    /// keys); `{{` and `}}` are literal braces, other braces are kept as they are. With
+    /// `dataset.type: random` the wrapped prompt has exactly the sampled length, template
+    /// included; other types measure the wrapped text (docs/DATASETS.md).
+    #[schemars(extend("format" = "bench-path"))]
+    pub prompt_template: Option<String>,
     /// Named datasets (the top-level `datasets:` map) to use instead of this section's own
     /// type: one name, or a weighted mix (`[{name: sharegpt, weight: 0.7}, {name: long_docs,
     /// weight: 0.3}]`). Each request records which one it came from.
@@ -78,6 +90,56 @@ pub struct DatasetConfig {
     /// at their weights). Split by weight with the largest-remainder rule (docs/DATASETS.md).
     #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
     pub records: Option<u64>,
+}
+
+/// `dataset.images`: synthetic images per prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Images per prompt.
+    #[schemars(range(min = 1, max = 16))]
+    pub count: u32,
+    /// `small` (500x500), `medium` (1000x1000), `large` (2000x2000) or `WxH` (each side
+    /// 1..=8192), SambaNova's presets.
+    pub size: String,
+    /// `jpeg` (quality 85) or `png`.
+    pub format: ImageFormatName,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            count: 1,
+            size: "medium".into(),
+            format: ImageFormatName::Jpeg,
+        }
+    }
+}
+
+/// Encoding of synthetic images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFormatName {
+    /// JPEG, quality 85.
+    #[default]
+    Jpeg,
+    /// 8-bit RGB PNG.
+    Png,
+}
+
+impl ImagesConfig {
+    /// The images' width and height (the size string checked by validation).
+    pub fn dims(&self) -> Result<(u32, u32), String> {
+        bench_types::image::parse_image_size(&self.size)
+    }
+
+    /// The record-level format.
+    pub fn format(&self) -> bench_types::image::ImageFormat {
+        match self.format {
+            ImageFormatName::Jpeg => bench_types::image::ImageFormat::Jpeg,
+            ImageFormatName::Png => bench_types::image::ImageFormat::Png,
+        }
+    }
 }
 
 /// `dataset.use`: one named dataset, or a weighted mix of them.
@@ -154,6 +216,8 @@ impl Default for DatasetConfig {
             custom: CustomDataset::default(),
             image_jobs: ImageJobsDataset::default(),
             unique_prefix: false,
+            images: None,
+            prompt_template: None,
             use_: None,
             records: None,
         }
@@ -615,6 +679,35 @@ impl DatasetConfig {
                 );
             }
             _ => {}
+        }
+        if let Some(im) = &self.images {
+            if let Err(m) = im.dims() {
+                e.push("dataset.images.size", m);
+            }
+            if !(1..=16).contains(&im.count) {
+                e.push(
+                    "dataset.images.count",
+                    format!("{} is outside 1..=16", im.count),
+                );
+            }
+        }
+        if self.prompt_template.is_some() {
+            let kind = self.kind;
+            if matches!(
+                kind,
+                DatasetType::SyntheticShared
+                    | DatasetType::SyntheticMultiturn
+                    | DatasetType::ImageJobs
+            ) && self.use_.is_none()
+            {
+                e.push(
+                    "dataset.prompt_template",
+                    format!(
+                        "is not supported with dataset.type {}: use random (exact lengths, template included) or a dataset of given prompts (sharegpt, client_trace, custom)",
+                        kind.as_str()
+                    ),
+                );
+            }
         }
         let r = &self.random;
         for (name, mean, min, max) in [

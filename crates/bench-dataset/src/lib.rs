@@ -16,6 +16,7 @@
 
 mod client_trace;
 mod custom;
+mod decor;
 mod image_jobs;
 mod mix;
 mod output;
@@ -24,6 +25,7 @@ mod sampling;
 mod sharegpt;
 mod synthetic_multiturn;
 mod synthetic_shared;
+mod template;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -152,9 +154,21 @@ pub fn run_with_threads(
     }
     let input = input_file(cfg)?;
     let text = text::Text::load(&cfg.tokenizer)?;
+    let tpl = load_template(d)?;
     let mut w = output::DatasetWriter::create(run_dir)?;
+    // random aims its lengths at the template itself; given prompts are wrapped as written
+    let wrap = tpl.as_ref().filter(|_| d.kind != DatasetType::Random);
+    w.set_decor(decor::Decor::new(
+        d,
+        cfg.seed,
+        &text,
+        d.kind.as_str(),
+        wrap,
+    )?);
     let report = match (d.kind, &input) {
-        (DatasetType::Random, _) => random::run(&d.random, cfg.seed, &text, &mut w, threads)?,
+        (DatasetType::Random, _) => {
+            random::run(&d.random, cfg.seed, &text, tpl.as_ref(), &mut w, threads)?
+        }
         (DatasetType::SyntheticShared, _) => {
             synthetic_shared::run(&d.synthetic_shared, cfg.seed, &text, &mut w, threads)?
         }
@@ -187,9 +201,25 @@ pub fn run_with_threads(
     Ok(stage_output(totals, d.kind.as_str(), inputs, report))
 }
 
+/// `dataset.prompt_template`, read and parsed.
+fn load_template(
+    d: &bench_config::dataset::DatasetConfig,
+) -> Result<Option<template::PromptTemplate>, DatasetError> {
+    d.prompt_template
+        .as_deref()
+        .map(|p| template::PromptTemplate::load(Path::new(p)))
+        .transpose()
+}
+
 /// `dataset.use`: named datasets, one or a weighted mix ([`mix`]).
 fn run_mix(cfg: &Config, run_dir: &Path, threads: usize) -> Result<StageOutput, DatasetError> {
     let mut w = output::DatasetWriter::create(run_dir)?;
+    let d = &cfg.dataset;
+    if d.images.is_some() || d.prompt_template.is_some() {
+        let text = text::Text::load(&cfg.tokenizer)?;
+        let tpl = load_template(d)?;
+        w.set_decor(decor::Decor::new(d, cfg.seed, &text, "mix", tpl.as_ref())?);
+    }
     let m = mix::run(cfg, run_dir, &mut w, threads)?;
     let totals = w.finish_if_not_empty(|| "the mix has no record (dataset.records)".into())?;
     Ok(stage_output(totals, "mix", m.inputs, m.report))

@@ -9,12 +9,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use bench_types::jsonl::{self, FormatError};
 use bench_types::{DatasetRecord, files};
 
 use crate::DatasetError;
+use crate::decor::Decor;
 
 /// Running totals of what was written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub(crate) struct DatasetWriter {
     buf: Vec<u8>,
     /// Renamed into place: nothing to clean up.
     done: bool,
+    /// Images and template added to every record.
+    decor: Option<Arc<Decor>>,
 }
 
 impl DatasetWriter {
@@ -109,12 +112,37 @@ impl DatasetWriter {
             totals: Totals::default(),
             buf: Vec::with_capacity(1 << 16),
             done: false,
+            decor: None,
         })
+    }
+
+    /// Adds `decor` to every record written from now on.
+    pub(crate) fn set_decor(&mut self, decor: Option<Decor>) {
+        self.decor = decor.map(Arc::new);
+    }
+
+    fn decorated(
+        decor: &Option<Arc<Decor>>,
+        rec: DatasetRecord,
+        index: u64,
+    ) -> Result<DatasetRecord, DatasetError> {
+        match decor {
+            Some(d) => d.apply(rec, index),
+            None => Ok(rec),
+        }
     }
 
     /// Writes one record.
     pub(crate) fn write(&mut self, rec: &DatasetRecord) -> Result<(), DatasetError> {
         self.buf.clear();
+        let owned;
+        let rec = match &self.decor {
+            Some(d) => {
+                owned = d.apply(rec.clone(), self.totals.records)?;
+                &owned
+            }
+            None => rec,
+        };
         encode(&self.tmp, rec, &mut self.buf, &mut self.totals)?;
         self.w
             .write_all(&self.buf)
@@ -194,11 +222,14 @@ where
     let chunks = n.div_ceil(CHUNK);
     let threads = threads.clamp(1, chunks.max(1));
     let path = w.tmp_path().to_path_buf();
+    let decor = w.decor.clone();
+    let first = w.totals.records;
     let make_chunk = |c: usize| -> Result<(Vec<u8>, Totals), DatasetError> {
         let mut buf = Vec::new();
         let mut t = Totals::default();
         for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-            encode(&path, &make(i)?, &mut buf, &mut t)?;
+            let rec = DatasetWriter::decorated(&decor, make(i)?, first + i as u64)?;
+            encode(&path, &rec, &mut buf, &mut t)?;
         }
         Ok((buf, t))
     };

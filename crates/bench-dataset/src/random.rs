@@ -6,9 +6,11 @@
 
 use bench_config::dataset::RandomDataset;
 use bench_types::{DatasetRecord, PlainPrompt};
+use rand::Rng as _;
 
 use crate::output::{DatasetWriter, generate_parallel};
 use crate::sampling::{LengthSampler, item_rng, stream};
+use crate::template::PromptTemplate;
 use crate::text::Text;
 use crate::{DatasetError, Report};
 
@@ -32,24 +34,32 @@ fn samplers(r: &RandomDataset) -> (LengthSampler, LengthSampler) {
 }
 
 /// Prompt `i` of the dataset.
+/// With a template, the wrapped text has exactly the sampled length ([`PromptTemplate::fill_exact`]).
 pub(crate) fn prompt(
     text: &Text,
     seed: u64,
     input: &LengthSampler,
     output: &LengthSampler,
+    tpl: Option<&PromptTemplate>,
     i: u64,
-) -> PlainPrompt {
+) -> Result<PlainPrompt, DatasetError> {
     let mut rng = item_rng(seed, stream::RANDOM, i, 0);
     let isl = input.sample(&mut rng);
     let osl = output.sample(&mut rng);
-    let mut s = String::with_capacity(isl as usize * 8);
-    let built = text.append(&mut rng, isl, &mut s);
-    let prompt_length = text.measured(&s, built);
-    PlainPrompt {
+    let (s, prompt_length) = match tpl {
+        Some(t) => t.fill_exact(text, rng.next_u64(), isl, osl, i)?,
+        None => {
+            let mut s = String::with_capacity(isl as usize * 8);
+            let built = text.append(&mut rng, isl, &mut s);
+            let n = text.measured(&s, built);
+            (s, n)
+        }
+    };
+    Ok(PlainPrompt {
         prompt_length: Some(prompt_length),
         output_length: Some(osl),
         ..PlainPrompt::new(s)
-    }
+    })
 }
 
 /// Writes the random dataset.
@@ -57,6 +67,7 @@ pub(crate) fn run(
     r: &RandomDataset,
     seed: u64,
     text: &Text,
+    tpl: Option<&PromptTemplate>,
     w: &mut DatasetWriter,
     threads: usize,
 ) -> Result<Report, DatasetError> {
@@ -67,8 +78,8 @@ pub(crate) fn run(
     let (input, output) = samplers(r);
     generate_parallel(w, n, threads, |i| {
         Ok(DatasetRecord::Plain(prompt(
-            text, seed, &input, &output, i as u64,
-        )))
+            text, seed, &input, &output, tpl, i as u64,
+        )?))
     })?;
     Ok(Report::default())
 }
@@ -93,7 +104,7 @@ mod tests {
             let (input, output) = samplers(&r);
             let mut lengths = std::collections::BTreeSet::new();
             for i in 0..400 {
-                let p = prompt(&text, 11, &input, &output, i);
+                let p = prompt(&text, 11, &input, &output, None, i).unwrap();
                 let n = p.prompt_length.unwrap();
                 assert_eq!(
                     text.tokenizer().count(&p.prompt) as u32,
@@ -129,7 +140,7 @@ mod tests {
         };
         let (input, output) = samplers(&r);
         for i in 0..50 {
-            let p = prompt(&text, 1, &input, &output, i);
+            let p = prompt(&text, 1, &input, &output, None, i).unwrap();
             assert_eq!(p.prompt_length, Some(1000));
             assert_eq!(text.tokenizer().count(&p.prompt), 1000);
             assert_eq!(p.output_length, Some(77));

@@ -32,6 +32,8 @@ pub(crate) mod stream {
     pub const MIX_SUBSET: u64 = 0x4d49_5853;
     /// dataset.use: the order of the mix.
     pub const MIX_ORDER: u64 = 0x4d49_584f;
+    /// dataset.images: image `b` of record `a`.
+    pub const IMAGES: u64 = 0x494d_4753;
 }
 
 /// The seed of item (`a`, `b`) of `stream` under the run seed.

@@ -32,6 +32,9 @@ pub struct PlainPrompt {
     /// Path of an image to send with the prompt (custom datasets, multimodal endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_path: Option<String>,
+    /// Synthetic images the client makes and sends with the prompt (`dataset.images`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<crate::image::SyntheticImage>>,
     /// Shared-prefix group this prompt belongs to (synthetic_shared), for analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_group: Option<u32>,
@@ -52,6 +55,7 @@ impl PlainPrompt {
             prompt_length: None,
             output_length: None,
             image_path: None,
+            images: None,
             prefix_group: None,
             dataset: None,
             fields: None,

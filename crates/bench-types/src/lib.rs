@@ -15,6 +15,7 @@
 //! and the 1-based line.
 
 pub mod dataset;
+pub mod image;
 pub mod jsonl;
 pub mod manifest;
 pub mod record;

@@ -124,6 +124,9 @@ pub struct WorkloadRequest {
     /// Image sent with the prompt (chat content part), when any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_path: Option<String>,
+    /// Synthetic images made by the client and sent with the prompt (after `image_path`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<crate::image::SyntheticImage>>,
     /// The named dataset (`datasets:`) the prompt came from, in a mix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,

@@ -291,6 +291,7 @@ fn build(index: usize, p: &Planned, m: &Materializer, cache: &Blocks) -> Workloa
         turn: p.session.map(|s| s.1),
         hash_ids: None,
         image_path: p.image_path.as_deref().map(str::to_string),
+        images: p.images.as_deref().map(<[_]>::to_vec),
         dataset: p.dataset.as_deref().map(str::to_string),
         fields: p.fields.as_deref().cloned(),
     };
@@ -379,6 +380,7 @@ mod tests {
                     output_length: Some(1),
                     session: None,
                     image_path: None,
+                    images: None,
                     dataset: None,
                     fields: None,
                 }

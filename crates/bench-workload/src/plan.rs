@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bench_types::image::SyntheticImage;
+
 use bench_config::workload::PromptSource;
 use bench_types::LoopMode;
 
@@ -76,6 +78,7 @@ pub(crate) struct Planned {
     pub output_length: Option<u32>,
     pub session: Option<(u64, u32)>,
     pub image_path: Option<Arc<str>>,
+    pub images: Option<Arc<[SyntheticImage]>>,
     /// The named dataset the prompt came from.
     pub dataset: Option<Arc<str>>,
     pub fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
@@ -111,6 +114,7 @@ pub(crate) fn resolve(
                     output_length: d.output_length.or(it.output_length),
                     session,
                     image_path: it.image_path.clone(),
+                    images: it.images.clone(),
                     dataset: it.dataset.clone(),
                     fields: it.fields.clone(),
                 }
@@ -136,6 +140,7 @@ pub(crate) fn resolve(
                         output_length: d.output_length,
                         session: None,
                         image_path: None,
+                        images: None,
                         dataset: None,
                         fields: None,
                     },
@@ -151,6 +156,7 @@ pub(crate) fn resolve(
                     output_length: d.output_length,
                     session: None,
                     image_path: None,
+                    images: None,
                     dataset: None,
                     fields: None,
                 },

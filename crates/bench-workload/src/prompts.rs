@@ -16,6 +16,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use bench_types::image::SyntheticImage;
+
 use bench_text::Tokenizer;
 use bench_types::dataset::{DatasetRecord, parse_record};
 use bench_types::{FormatError, jsonl};
@@ -30,6 +32,7 @@ pub(crate) struct Item {
     pub len: u32,
     pub output_length: Option<u32>,
     pub image_path: Option<Arc<str>>,
+    pub images: Option<Arc<[SyntheticImage]>>,
     /// The named dataset it came from (`dataset` of its record).
     pub dataset: Option<Arc<str>>,
     pub fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
@@ -76,6 +79,7 @@ impl Pool {
                         len: p.prompt_length.unwrap_or(0),
                         output_length: p.output_length,
                         image_path: p.image_path.map(Into::into),
+                        images: p.images.map(Into::into),
                         dataset: p.dataset.map(Into::into),
                         fields: p.fields.map(Arc::new),
                     };
@@ -122,6 +126,7 @@ impl Pool {
                             len: len.unwrap_or(0),
                             output_length: out,
                             image_path: None,
+                            images: None,
                             dataset: dataset.clone(),
                             fields: None,
                         });
@@ -307,6 +312,7 @@ mod tests {
             len,
             output_length: None,
             image_path: None,
+            images: None,
             dataset: None,
             fields: None,
         }

@@ -6,6 +6,6 @@ pub mod response;
 pub mod template;
 
 pub use budget::BufferBudget;
-pub use request::{BodyBuilder, Prompt, assistant_message, user_message};
+pub use request::{BodyBuilder, Prompt, assistant_message, user_message, user_message_with};
 pub use response::Collector;
 pub use template::Template;

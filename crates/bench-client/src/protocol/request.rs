@@ -150,7 +150,7 @@ impl BodyBuilder {
         match (self.api, prompt) {
             (Api::OpenaiChat, Prompt::Text(t)) => {
                 out.extend_from_slice(b"{\"messages\":[");
-                write_user_message(&mut out, t, None);
+                write_user_message(&mut out, t, &[]);
                 out.push(b']');
             }
             (Api::OpenaiChat, Prompt::Messages(m)) => {
@@ -225,25 +225,33 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-fn write_user_message(out: &mut Vec<u8>, text: &str, image_data_url: Option<&str>) {
+fn write_user_message(out: &mut Vec<u8>, text: &str, image_data_urls: &[&str]) {
     out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
-    match image_data_url {
-        None => write_json_str(out, text),
-        Some(url) => {
-            out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
-            write_json_str(out, text);
+    if image_data_urls.is_empty() {
+        write_json_str(out, text);
+    } else {
+        out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
+        write_json_str(out, text);
+        for url in image_data_urls {
             out.extend_from_slice(b"},{\"type\":\"image_url\",\"image_url\":{\"url\":");
             write_json_str(out, url);
-            out.extend_from_slice(b"}}]");
+            out.push(b'}');
         }
+        out.extend_from_slice(b"}]");
     }
     out.push(b'}');
 }
 
 /// A user chat message as JSON, with an image content part when `image_data_url` is given.
 pub fn user_message(text: &str, image_data_url: Option<&str>) -> String {
-    let mut out = Vec::with_capacity(text.len() + image_data_url.map_or(0, str::len) + 64);
-    write_user_message(&mut out, text, image_data_url);
+    user_message_with(text, image_data_url.as_slice())
+}
+
+/// A user chat message as JSON, with one image content part per `data:` URL, in order.
+pub fn user_message_with(text: &str, image_data_urls: &[&str]) -> String {
+    let urls: usize = image_data_urls.iter().map(|u| u.len() + 48).sum();
+    let mut out = Vec::with_capacity(text.len() + urls + 64);
+    write_user_message(&mut out, text, image_data_urls);
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bench_text::Tokenizer;
 use bench_types::RequestStatus;
-use bench_types::record::{Reasoning, RequestRecord, StatusCounts, meta, schema};
+use bench_types::record::{Reasoning, RequestRecord, SentBytes, StatusCounts, meta, schema};
 use parquet::file::metadata::KeyValue;
 
 use crate::outcome::Outcome;
@@ -317,6 +317,10 @@ impl State {
                 .get(o.idx as usize)
                 .and_then(|it| it.req.dataset.clone()),
             fields: self.scalar_fields(o.idx),
+            bytes: SentBytes {
+                request_bytes: o.request_bytes,
+                image_bytes: self.cfg.plan.image_bytes(o.idx),
+            },
         };
         self.stats.rows += 1;
         if o.warmup {

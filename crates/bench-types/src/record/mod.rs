@@ -12,7 +12,7 @@ pub mod schema;
 use serde::{Deserialize, Serialize};
 
 pub use read::{ChunkLists, FileMeta, RecordTable, Status};
-pub use schema::{Reasoning, RequestRecord, ServerTimes};
+pub use schema::{Reasoning, RequestRecord, SentBytes, ServerTimes};
 
 /// How a request ended. Every workload request ends as exactly one row with one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -215,6 +215,11 @@ pub mod columns {
     /// Utf8, nullable: the workload request's scalar `fields` as a JSON object (an image job's
     /// `width`, `height`, `steps`), for `analysis.workload_unit`.
     pub const FIELDS: &str = "fields";
+    /// UInt64, nullable: bytes of the HTTP request body as sent (null when not sent).
+    pub const REQUEST_BYTES: &str = "request_bytes";
+    /// UInt64, nullable: bytes of the request's images before base64 (`image_path`'s file and
+    /// `dataset.images`' encoded pictures); null without images.
+    pub const IMAGE_BYTES: &str = "image_bytes";
 }
 
 /// Keys of the Parquet key-value metadata.

@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::schema::{Reasoning, RequestRecord, ServerTimes};
+use super::schema::{Reasoning, RequestRecord, SentBytes, ServerTimes};
 use super::{RequestStatus, columns as col, meta};
 use crate::FormatError;
 
@@ -227,6 +227,10 @@ pub struct RecordTable {
     pub dataset: Vec<Option<String>>,
     /// `fields` (absent in files of earlier versions: null).
     pub fields: Vec<Option<String>>,
+    /// `request_bytes`.
+    pub request_bytes: Vec<Option<u64>>,
+    /// `image_bytes`.
+    pub image_bytes: Vec<Option<u64>>,
 }
 
 /// The kind of values a column must hold.
@@ -500,6 +504,8 @@ impl RecordTable {
             .extend(opt_u32(col::USAGE_REASONING_TOKENS));
         self.dataset.extend(opt_strings(col::DATASET));
         self.fields.extend(opt_strings(col::FIELDS));
+        self.request_bytes.extend(opt_u64(col::REQUEST_BYTES));
+        self.image_bytes.extend(opt_u64(col::IMAGE_BYTES));
         Ok(())
     }
 
@@ -570,6 +576,10 @@ impl RecordTable {
                 },
                 dataset: self.dataset[i].clone(),
                 fields: self.fields[i].clone(),
+                bytes: SentBytes {
+                    request_bytes: self.request_bytes[i],
+                    image_bytes: self.image_bytes[i],
+                },
             });
         }
         rows.sort_by_key(|r| (r.warmup, r.request_id));
@@ -622,6 +632,10 @@ mod tests {
                 usage_reasoning_tokens: id.is_multiple_of(6).then_some(2),
             },
             dataset: Some(if id.is_multiple_of(2) { "a" } else { "bb" }.into()),
+            bytes: SentBytes {
+                request_bytes: Some(100 + id),
+                image_bytes: id.is_multiple_of(2).then_some(5_000_000_000),
+            },
             ..RequestRecord::new(id, 1_000 + id as i64, RequestStatus::Ok)
         }
     }

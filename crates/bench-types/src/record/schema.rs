@@ -78,6 +78,17 @@ pub struct RequestRecord {
     pub dataset: Option<String>,
     /// `fields`: the request's scalar workload fields as a JSON object.
     pub fields: Option<String>,
+    /// `request_bytes`, `image_bytes`.
+    pub bytes: SentBytes,
+}
+
+/// What a request carried to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentBytes {
+    /// `request_bytes`.
+    pub request_bytes: Option<u64>,
+    /// `image_bytes`.
+    pub image_bytes: Option<u64>,
 }
 
 /// A reasoning model's two phases: thinking, then answering.
@@ -149,6 +160,7 @@ impl RequestRecord {
             reasoning: Reasoning::default(),
             dataset: None,
             fields: None,
+            bytes: SentBytes::default(),
         }
     }
 }
@@ -197,6 +209,8 @@ pub fn schema() -> SchemaRef {
         Field::new(col::USAGE_REASONING_TOKENS, DataType::UInt32, true),
         Field::new(col::DATASET, DataType::Utf8, true),
         Field::new(col::FIELDS, DataType::Utf8, true),
+        Field::new(col::REQUEST_BYTES, DataType::UInt64, true),
+        Field::new(col::IMAGE_BYTES, DataType::UInt64, true),
     ]))
 }
 
@@ -266,6 +280,8 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
         (0..2).map(|_| UInt32Builder::with_capacity(n)).collect();
     let mut dataset = StringBuilder::new();
     let mut fields = StringBuilder::new();
+    let mut sent_bytes: Vec<UInt64Builder> =
+        (0..2).map(|_| UInt64Builder::with_capacity(n)).collect();
     let s = |v: Option<i64>| v.map(|t| t - shift);
     for r in rows {
         id.append_value(r.request_id);
@@ -328,6 +344,8 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
         }
         dataset.append_option(r.dataset.as_deref());
         fields.append_option(r.fields.as_deref());
+        sent_bytes[0].append_option(r.bytes.request_bytes);
+        sent_bytes[1].append_option(r.bytes.image_bytes);
     }
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -371,5 +389,10 @@ pub fn to_batch(rows: &[RequestRecord], shift: i64) -> Result<RecordBatch, Arrow
     );
     cols.push(Arc::new(dataset.finish()));
     cols.push(Arc::new(fields.finish()));
+    cols.extend(
+        sent_bytes
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
     RecordBatch::try_new(schema(), cols)
 }
