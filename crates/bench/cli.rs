@@ -28,6 +28,7 @@ Examples:
   bench --concurrency 16 --num-requests 500      a closed loop: 16 requests in flight
   bench --config config.yaml --config config/workload/azure.yaml   layered configs
   bench --stage analysis -o output/latest        analyse a run again
+  bench chat --config config/chat.yaml           talk to the endpoint, figures after each reply
   bench --override help                          every config key, its type and default
   bench compare output/run-a output/run-b        one table across runs
   bench sweep config/experiments/dynamo-matrix.yaml   many runs: axes, repeats, a table
@@ -186,6 +187,9 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
     },
+    /// Talk to the endpoint: a prompt on stdin, each reply streamed with its TTFT, TPOT and
+    /// tokens; `/save FILE` keeps the conversation as a replayable dataset (docs/CLIENT.md).
+    Chat,
     /// Run an experiment: every cell of its axes, each repeat an ordinary run directory, then
     /// experiment.json and cells.csv across them (docs/EXPERIMENTS.md).
     Sweep {

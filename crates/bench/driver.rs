@@ -192,6 +192,7 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             return Ok(exit::OK);
         }
         Some(Command::Runs { cmd }) => return crate::runs::run(&resolved.config, cmd),
+        Some(Command::Chat) => return crate::chat::run(resolved, &signals, args.quiet),
         Some(Command::Serve { .. }) => {
             return crate::serve::run(resolved, &signals, config_files(&args), &args.overrides);
         }
@@ -428,7 +429,7 @@ fn point_latest(parent: &Path, dir: &Path) {
 /// reachable (waiting up to `client.wait_ready_s`), serving the model (taken from its list when
 /// `client.model` is not given), answering one probe the way `client.api` says. The in-process
 /// simulated engine is checked when it has started ([`run_client`]).
-fn check_server(
+pub(crate) fn check_server(
     r: &mut Resolved,
     stages: &[Stage],
 ) -> Result<Option<bench_client::preflight::ServerInfo>, Failure> {
@@ -484,13 +485,7 @@ fn check_server(
 /// model's local copy), and the API key's variable is set when the client will run.
 fn preflight(r: &mut Resolved, stages: &[Stage]) -> Result<(), Failure> {
     if stages.iter().any(|s| *s != Stage::Analysis) {
-        if r.config.tokenizer == TokenizerSpec::Auto {
-            let spec = auto_tokenizer(&r.config);
-            r.tree["tokenizer"] = serde_json::Value::String(spec.to_string());
-            r.config.tokenizer = spec;
-        }
-        bench_text::Tokenizer::open(&r.config.tokenizer)
-            .map_err(|e| Failure::new(exit::BAD_INPUT, format!("`tokenizer`: {e}")))?;
+        resolve_tokenizer(r)?;
     }
     if stages.contains(&Stage::Client)
         && let Some(var) = &r.config.client.api_key_env
@@ -502,6 +497,19 @@ fn preflight(r: &mut Resolved, stages: &[Stage]) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// The tokenizer resolved (`auto` picks the served model's local copy) and loaded once, so a
+/// bad one is an error before anything is sent.
+pub(crate) fn resolve_tokenizer(r: &mut Resolved) -> Result<(), Failure> {
+    if r.config.tokenizer == TokenizerSpec::Auto {
+        let spec = auto_tokenizer(&r.config);
+        r.tree["tokenizer"] = serde_json::Value::String(spec.to_string());
+        r.config.tokenizer = spec;
+    }
+    bench_text::Tokenizer::open(&r.config.tokenizer)
+        .map(drop)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("`tokenizer`: {e}")))
 }
 
 /// `tokenizer: auto`: the served model's tokenizer.json when a local copy is found, else the

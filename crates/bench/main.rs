@@ -1,6 +1,7 @@
 //! `bench`: benchmark LLM inference servers. Thin: parse, run, map the result to an exit code.
 
 mod catalog;
+mod chat;
 mod cli;
 mod driver;
 mod k8s;

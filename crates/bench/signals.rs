@@ -4,7 +4,7 @@
 //! - during a client run it steps the run's [`StopHandle`]: the first signal drains (nothing
 //!   more is sent, in-flight requests get `client.grace_s`), the next one aborts;
 //! - while `bench sim` serves, it goes to [`Signals::catch`]'s receiver, and the server shuts
-//!   down cleanly;
+//!   down cleanly; under `bench chat` the same receiver cancels the reply in flight;
 //! - otherwise (dataset, workload, analysis) it ends the process now with 128 + the signal
 //!   number, as the default action would.
 //!

@@ -4,6 +4,7 @@
 //! every dependency again.
 
 mod catalog;
+mod chat;
 mod cli;
 mod common;
 mod interrupt;

@@ -10,6 +10,7 @@
 //! moves a stream between cores mid-measurement, and it is what one core can do anyway when
 //! the client is pinned.
 
+pub mod chat;
 pub mod clock;
 mod dispatch;
 mod exec;
