@@ -466,6 +466,71 @@ fn the_api_on_postgresql() {
     the_api_in_buds_shapes(&pg.database("service_api"));
 }
 
+/// Bud's dataset evaluation over a list: `dataset_ids` of two becomes a weighted mix
+/// (`datasets:` + `dataset.use`), every request names its dataset, the summary breaks down by it.
+#[test]
+fn a_list_of_datasets_runs_as_a_weighted_mix() {
+    let d = tempfile::tempdir().unwrap();
+    let svc = Service::start(
+        &format!("sqlite://{}/catalog.db", d.path().display()),
+        T,
+        &[],
+    );
+    let post = |extra: Value| {
+        let mut b = json!({"name": "mix", "eval_with": "dataset", "dataset_ids": ["random", "custom"],
+            "num_requests": 20, "concurrent_requests": 4, "endpoint": "sim", "trigger_workflow": true});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        svc.post("/benchmark/run-workflow", T, Some(&b))
+    };
+    for (extra, field) in [
+        (json!({"dataset_weights": [1.0]}), "dataset_weights"),
+        (json!({"dataset_weights": [1.0, 0.0]}), "dataset_weights"),
+        (json!({"dataset_ids": ["random", "nope"]}), "dataset_ids"),
+        (json!({"dataset_ids": []}), "dataset_ids"),
+    ] {
+        let (s, v) = post(extra.clone());
+        assert_eq!((s, v["field"].as_str()), (400, Some(field)), "{extra}: {v}");
+    }
+    let (s, w) = post(json!({"dataset_weights": [3.0, 1.0]}));
+    assert_eq!(s, 200, "{w}");
+    let id = w["benchmark_id"].as_str().unwrap().to_string();
+    assert_eq!(svc.wait(&id, T), "success");
+    let files = walk(svc.dir.path());
+    let cfg = files
+        .iter()
+        .find(|p| p.ends_with("request-config.yaml"))
+        .expect("the mix's config");
+    let c: Value = serde_yaml::from_str(&std::fs::read_to_string(cfg).unwrap()).unwrap();
+    assert_eq!(c["dataset"]["use"], json!([{"name": "random", "weight": 3.0}, {"name": "custom", "weight": 1.0}]));
+    assert_eq!(c["datasets"]["random"]["type"], "random");
+    let custom = c["datasets"]["custom"]["custom"]["path"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(custom).is_absolute() && custom.ends_with("datasets/custom_example.jsonl"),
+        "{custom}"
+    );
+    // the custom file has 5 prompts: the largest mix at 3:1 that takes no more than those 5
+    // is 22 records (the largest-remainder split of 22 is 17 + 5)
+    let ds = files.iter().find(|p| p.ends_with("dataset.jsonl")).unwrap();
+    let recs = bench_types::dataset::read(ds).unwrap();
+    let named = |n: &str| {
+        recs.iter()
+            .filter(|r| matches!(r, bench_types::DatasetRecord::Plain(p) if p.dataset.as_deref() == Some(n)))
+            .count()
+    };
+    assert_eq!((named("random"), named("custom")), (17, 5));
+    let summary = files.iter().find(|p| p.ends_with("summary.json")).unwrap();
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let groups: Vec<&str> = s["breakdowns"]["dataset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["label"].as_str())
+        .collect();
+    assert!(groups.contains(&"random") && groups.contains(&"custom"), "{groups:?}");
+}
+
 #[test]
 fn beyond_loopback_without_a_token_is_refused() {
     let d = tempfile::tempdir().unwrap();

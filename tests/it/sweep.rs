@@ -573,4 +573,12 @@ fn vast_comfyui_reports_the_maximum_image_units_per_second_of_three_sequential_r
         out.contains("max workload units/s:") && out.contains("(image; all r"),
         "{out}"
     );
+    // the experiment's report: the maximum, and a units/s column with each run's figure
+    let html = std::fs::read_to_string(exp_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("Maximum workload units/s (image): <b>"),
+        "no maximum in the report"
+    );
+    assert!(html.contains("<th>units/s (image)</th>"));
+    assert_eq!(html.matches("<tr><td class=\"l\">all</td>").count(), 3);
 }

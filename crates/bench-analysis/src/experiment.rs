@@ -333,12 +333,47 @@ fn html(input: &ExpInput, charts: &[Chart]) -> String {
         }
         o.push_str("</ul></div>");
     }
+    // workload units (analysis.workload_unit other than tokens): a column, and the maximum
+    let unit = input.runs.iter().find_map(|r| {
+        let u = r.summary.as_ref()?.get("workload_unit")?.as_str()?;
+        (u != "tokens" && !u.is_empty()).then(|| u.to_string())
+    });
+    if let Some(u) = &unit {
+        let best = input
+            .runs
+            .iter()
+            .filter(|r| r.status == "ok")
+            .filter_map(|r| Some((r, f(r.summary.as_ref()?, "workload_unit_throughput")?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((r, v)) = best {
+            let _ = write!(
+                o,
+                r#"<div class="sub">Maximum workload units/s ({}): <b>{}</b> ({} r{})</div>"#,
+                esc(u),
+                num(Some(v)),
+                esc(&r.cell),
+                r.repeat
+            );
+        }
+    }
     for c in charts {
         figure(&mut o, c);
     }
-    o.push_str(r#"<h2>Runs</h2><table><tr><th class="l">cell</th><th>rep</th><th class="l">status</th><th>req/s</th><th>output tok/s</th><th>TTFT p50</th><th>TTFT p99</th><th>TPOT p50</th><th>E2EL p50</th><th>attainment</th><th class="l">report</th></tr>"#);
+    let units_th = unit
+        .as_deref()
+        .map(|u| format!("<th>units/s ({})</th>", esc(u)))
+        .unwrap_or_default();
+    let _ = write!(
+        o,
+        r#"<h2>Runs</h2><table><tr><th class="l">cell</th><th>rep</th><th class="l">status</th><th>req/s</th><th>output tok/s</th>{units_th}<th>TTFT p50</th><th>TTFT p99</th><th>TPOT p50</th><th>E2EL p50</th><th>attainment</th><th class="l">report</th></tr>"#
+    );
     for r in &input.runs {
         let g = |p: &str| num(r.summary.as_ref().and_then(|s| f(s, p)));
+        let units_td = if unit.is_some() {
+            format!("<td>{}</td>", g("workload_unit_throughput"))
+        } else {
+            String::new()
+        };
         let link = if r.summary.is_some() {
             format!(
                 r#"<a href="{}/report.html">{}</a>"#,
@@ -350,7 +385,7 @@ fn html(input: &ExpInput, charts: &[Chart]) -> String {
         };
         let _ = write!(
             o,
-            r#"<tr><td class="l">{}</td><td>{}</td><td class="l">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="l">{link}</td></tr>"#,
+            r#"<tr><td class="l">{}</td><td>{}</td><td class="l">{}</td><td>{}</td><td>{}</td>{units_td}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="l">{link}</td></tr>"#,
             esc(&r.cell),
             r.repeat,
             esc(&r.status),

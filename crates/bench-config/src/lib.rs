@@ -40,7 +40,7 @@ pub use catalog::{CatalogConfig, ServeConfig};
 pub use client::ClientConfig;
 pub use dataset::DatasetConfig;
 pub use errors::{ConfigError, Errors, LoadError};
-pub use load::{Resolved, Sources, load};
+pub use load::{Resolved, Sources, anchor_paths, load};
 pub use parsed::{Endpoint, Op, Pair, PairField, Threshold};
 pub use schema::help_text;
 pub use server::MetricsConfig;

@@ -424,18 +424,33 @@ fn relative_to_files(tree: &mut serde_json::Value, fig: &Figment) {
         let Some(figment::Source::File(file)) = &md.source else {
             continue;
         };
-        let Some(slot) = template::lookup_mut(tree, &key) else {
-            continue;
-        };
-        let Some(s) = slot.as_str() else {
-            continue;
-        };
-        let p = Path::new(s);
-        if s.is_empty() || p.is_absolute() || s.starts_with("builtin:") {
-            continue;
+        if let Some(slot) = template::lookup_mut(tree, &key) {
+            anchor(slot, file.parent().unwrap_or(Path::new(".")));
         }
-        let dir = file.parent().unwrap_or(Path::new("."));
-        *slot = serde_json::Value::String(dir.join(p).display().to_string());
+    }
+}
+
+/// A relative path in `slot` made relative to `dir` (empty, absolute and `builtin:` values
+/// stay as they are).
+fn anchor(slot: &mut serde_json::Value, dir: &Path) {
+    let Some(s) = slot.as_str() else {
+        return;
+    };
+    let p = Path::new(s);
+    if s.is_empty() || p.is_absolute() || s.starts_with("builtin:") {
+        return;
+    }
+    *slot = serde_json::Value::String(dir.join(p).display().to_string());
+}
+
+/// Every relative file path of `tree` (a config tree, as a config file holds it) made relative
+/// to `dir`, as loading the file from `dir` would: for moving a section of one config file
+/// into another file (the service's dataset mixes).
+pub fn anchor_paths(tree: &mut serde_json::Value, dir: &Path) {
+    for key in schema::path_keys(tree) {
+        if let Some(slot) = template::lookup_mut(tree, &key) {
+            anchor(slot, dir);
+        }
     }
 }
 

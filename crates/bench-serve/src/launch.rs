@@ -28,6 +28,8 @@ pub struct WorkflowPost {
     pub max_output_tokens: Option<u32>,
     #[serde(alias = "datset_ids")]
     pub dataset_ids: Option<Vec<String>>,
+    /// bench's own: relative weights of `dataset_ids` in the mix (default: equal).
+    pub dataset_weights: Option<Vec<f64>>,
     pub workflow_id: Option<String>,
     pub workflow_total_steps: Option<u32>,
     pub step_number: Option<u32>,
@@ -72,6 +74,7 @@ impl WorkflowPost {
             max_input_tokens,
             max_output_tokens,
             dataset_ids,
+            dataset_weights,
             workflow_id,
             workflow_total_steps,
             step_number,
@@ -224,26 +227,39 @@ pub fn plan(state: &State, w: &WorkflowPost) -> Result<Plan, ApiError> {
             }
             Some("dataset") => {
                 let ids = w.dataset_ids.clone().unwrap_or_default();
-                let [ds] = ids.as_slice() else {
-                    return Err(bad(
-                        "dataset_ids",
-                        format!(
-                            "one dataset per run (of {}); got {}",
-                            crate::dataset_ids(&state.opts.datasets_dir).join(", "),
-                            ids.len()
-                        ),
-                    ));
+                let dir = &state.opts.datasets_dir;
+                let file = |ds: &str| {
+                    crate::dataset_file(dir, ds).ok_or_else(|| {
+                        bad(
+                            "dataset_ids",
+                            format!(
+                                "unknown dataset `{ds}`: one of {}",
+                                crate::dataset_ids(dir).join(", ")
+                            ),
+                        )
+                    })
                 };
-                let f = crate::dataset_file(&state.opts.datasets_dir, ds).ok_or_else(|| {
-                    bad(
-                        "dataset_ids",
-                        format!(
-                            "unknown dataset `{ds}`: one of {}",
-                            crate::dataset_ids(&state.opts.datasets_dir).join(", ")
-                        ),
-                    )
-                })?;
-                files.push(f);
+                match ids.as_slice() {
+                    [] => {
+                        return Err(bad(
+                            "dataset_ids",
+                            format!(
+                                "names no dataset (eval_with: dataset): one or more of {}",
+                                crate::dataset_ids(dir).join(", ")
+                            ),
+                        ));
+                    }
+                    [ds] if w.dataset_weights.is_none() => files.push(file(ds)?),
+                    _ => {
+                        let weights = w.dataset_weights.clone().unwrap_or(vec![1.0; ids.len()]);
+                        let mut parts = Vec::with_capacity(ids.len());
+                        for ds in &ids {
+                            parts.push((ds.as_str(), file(ds)?));
+                        }
+                        config_text = Some(dataset_mix(&parts, &weights)?);
+                        files.push(run_dir.join("request-config.yaml"));
+                    }
+                }
             }
             Some(x) => {
                 return Err(bad("eval_with", format!("`{x}`: configuration or dataset")));
@@ -414,6 +430,41 @@ pub fn validate_experiment(state: &State, p: &Plan) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Bud's list of datasets as one config: each dataset file's `dataset` section under
+/// `datasets:` by its id (its file paths made absolute, as they were relative to its file),
+/// and `dataset.use` the weighted mix of them (equal weights unless given).
+fn dataset_mix(parts: &[(&str, PathBuf)], weights: &[f64]) -> Result<String, ApiError> {
+    if weights.len() != parts.len() {
+        return Err(bad(
+            "dataset_weights",
+            format!(
+                "{} weights for {} datasets",
+                weights.len(),
+                parts.len()
+            ),
+        ));
+    }
+    if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+        return Err(bad("dataset_weights", format!("{w} must be > 0")));
+    }
+    let mut datasets = serde_json::Map::new();
+    let mut uses = Vec::new();
+    for ((id, f), w) in parts.iter().zip(weights) {
+        if datasets.contains_key(*id) {
+            return Err(bad("dataset_ids", format!("`{id}` is named twice")));
+        }
+        let text = std::fs::read_to_string(f).map_err(|e| ApiError::internal(e.to_string()))?;
+        let file: Value = serde_yaml::from_str(&text)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", f.display())))?;
+        let mut tree = serde_json::json!({ "dataset": file.get("dataset").cloned().unwrap_or_default() });
+        bench_config::anchor_paths(&mut tree, f.parent().unwrap_or(Path::new(".")));
+        datasets.insert(id.to_string(), tree["dataset"].take());
+        uses.push(serde_json::json!({"name": id, "weight": w}));
+    }
+    let cfg = serde_json::json!({"datasets": datasets, "dataset": {"use": uses}});
+    serde_yaml::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// Checks the plan's config as the run will (every problem, with its key), without running.
