@@ -400,3 +400,50 @@ fn images_and_templates_refuse_what_they_cannot_do() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// The shipped examples: config/multimodal.yaml (one medium JPEG per prompt) and
+/// config/prompt-template.yaml (config/prompts/instruct.txt around 512-token prompts).
+#[test]
+fn the_image_and_prompt_template_examples_run() {
+    use bench_types::dataset::{DatasetRecord, read};
+    let dir = tempfile::tempdir().unwrap();
+    let o = bench_ok(
+        dir.path(),
+        &[
+            "--config",
+            "config/multimodal.yaml",
+            "--override",
+            "workload.duration_ms=1500",
+        ],
+    );
+    assert!(text(&o.stdout).contains("Images sent"));
+    let t = RecordTable::read(&dir.path().join("requests.parquet")).unwrap();
+    use bench_types::record::Status;
+    let ok = Status::Known(bench_types::RequestStatus::Ok);
+    for i in (0..t.rows).filter(|&i| t.status[i] == ok) {
+        // a 1000x1000 JPEG of this kind is 100-250 KB
+        let b = t.image_bytes[i].unwrap();
+        assert!((100_000..250_000).contains(&b), "row {i}: {b} bytes");
+    }
+    let dir2 = tempfile::tempdir().unwrap();
+    bench_ok(
+        dir2.path(),
+        &[
+            "--stage",
+            "dataset",
+            "--config",
+            "config/prompt-template.yaml",
+        ],
+    );
+    let recs = read(&dir2.path().join("dataset.jsonl")).unwrap();
+    assert_eq!(recs.len(), 100);
+    let instruct = std::fs::read_to_string(root().join("config/prompts/instruct.txt")).unwrap();
+    let head = instruct.split("{output_length}").next().unwrap();
+    for r in &recs {
+        let DatasetRecord::Plain(p) = r else {
+            panic!("plain")
+        };
+        assert_eq!(p.prompt_length, Some(512));
+        assert!(p.prompt.starts_with(head) && p.prompt.ends_with("### Answer"));
+    }
+}

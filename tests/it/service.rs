@@ -503,11 +503,15 @@ fn a_list_of_datasets_runs_as_a_weighted_mix() {
         .find(|p| p.ends_with("request-config.yaml"))
         .expect("the mix's config");
     let c: Value = serde_yaml::from_str(&std::fs::read_to_string(cfg).unwrap()).unwrap();
-    assert_eq!(c["dataset"]["use"], json!([{"name": "random", "weight": 3.0}, {"name": "custom", "weight": 1.0}]));
+    assert_eq!(
+        c["dataset"]["use"],
+        json!([{"name": "random", "weight": 3.0}, {"name": "custom", "weight": 1.0}])
+    );
     assert_eq!(c["datasets"]["random"]["type"], "random");
     let custom = c["datasets"]["custom"]["custom"]["path"].as_str().unwrap();
     assert!(
-        std::path::Path::new(custom).is_absolute() && custom.ends_with("datasets/custom_example.jsonl"),
+        std::path::Path::new(custom).is_absolute()
+            && custom.ends_with("datasets/custom_example.jsonl"),
         "{custom}"
     );
     // the custom file has 5 prompts: the largest mix at 3:1 that takes no more than those 5
@@ -528,7 +532,10 @@ fn a_list_of_datasets_runs_as_a_weighted_mix() {
         .iter()
         .filter_map(|g| g["label"].as_str())
         .collect();
-    assert!(groups.contains(&"random") && groups.contains(&"custom"), "{groups:?}");
+    assert!(
+        groups.contains(&"random") && groups.contains(&"custom"),
+        "{groups:?}"
+    );
 }
 
 #[test]

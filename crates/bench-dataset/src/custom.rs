@@ -14,7 +14,9 @@
 //! `output_length` (an integer >= 1; `"Output Length"` accepted), `image_path` (a file that
 //! must exist; a relative path is relative to the JSONL file's directory, and is written
 //! resolved so the client finds it from any working directory), `prefix_group`, `fields` (an
-//! object passed on to the workload, for `{{field.NAME}}` in a template body), and
+//! object passed on to the workload, for `{{field.NAME}}` in a template body), `images`
+//! (synthetic image specs as `dataset.images` writes them: `width`, `height`, `format`,
+//! `seed`), and
 //! `prompt_length` (`"Prompt Length"`), which is ignored: lengths are always measured with
 //! the run's tokenizer. Any other key is an error, so a typo (`promt`, `output_len`) is
 //! caught rather than dropped; a dataset.jsonl written by this stage in plain layout is a
@@ -46,6 +48,8 @@ struct Line {
     dataset: Option<String>,
     #[serde(default)]
     fields: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    images: Option<Vec<bench_types::image::SyntheticImage>>,
 }
 
 /// A session line (AIBrix's session layout).
@@ -163,9 +167,19 @@ fn check(path: &Path, base: &Path, line_no: usize, line: &str) -> Result<Item, F
             Some(resolved.to_string_lossy().into_owned())
         }
     };
+    for im in l.images.iter().flatten() {
+        let max = bench_types::image::MAX_IMAGE_SIDE;
+        if !(1..=max).contains(&im.width) || !(1..=max).contains(&im.height) {
+            return Err(err(format!(
+                "synthetic image {}x{}: each side must be 1..={max}",
+                im.width, im.height
+            )));
+        }
+    }
     let rec = PlainPrompt {
         output_length: l.output_length,
         image_path,
+        images: l.images,
         prefix_group: l.prefix_group,
         dataset: l.dataset,
         fields: l.fields,
@@ -304,6 +318,12 @@ mod tests {
             p.image_path.as_deref(),
             Some(dir.path().join("cat.png").to_str().unwrap())
         );
+        // a dataset.jsonl with synthetic images (dataset.images) is a custom file
+        let line = r#"{"prompt":"x","images":[{"width":64,"height":48,"format":"png","seed":7}]}"#;
+        let DatasetRecord::Plain(p) = check_str(line, dir.path()).unwrap().rec else {
+            panic!("plain")
+        };
+        assert_eq!(serde_json::to_string(&p).unwrap(), line);
     }
 
     #[test]
@@ -329,6 +349,14 @@ mod tests {
                 "image_path \"nope.png\" is not a file (looked at /nonexistent-dir/nope.png)",
             ),
             (r#"{"prompt":"x","promt":"y"}"#, "unknown field `promt`"),
+            (
+                r#"{"prompt":"x","images":[{"width":0,"height":5,"seed":1}]}"#,
+                "synthetic image 0x5: each side must be 1..=8192",
+            ),
+            (
+                r#"{"prompt":"x","images":[{"width":4,"height":5,"format":"gif","seed":1}]}"#,
+                "unknown variant `gif`",
+            ),
             (
                 r#"{"session_id":1,"prompts":[]}"#,
                 "session 1 has no prompts",

@@ -439,11 +439,7 @@ fn dataset_mix(parts: &[(&str, PathBuf)], weights: &[f64]) -> Result<String, Api
     if weights.len() != parts.len() {
         return Err(bad(
             "dataset_weights",
-            format!(
-                "{} weights for {} datasets",
-                weights.len(),
-                parts.len()
-            ),
+            format!("{} weights for {} datasets", weights.len(), parts.len()),
         ));
     }
     if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
@@ -458,7 +454,8 @@ fn dataset_mix(parts: &[(&str, PathBuf)], weights: &[f64]) -> Result<String, Api
         let text = std::fs::read_to_string(f).map_err(|e| ApiError::internal(e.to_string()))?;
         let file: Value = serde_yaml::from_str(&text)
             .map_err(|e| ApiError::internal(format!("{}: {e}", f.display())))?;
-        let mut tree = serde_json::json!({ "dataset": file.get("dataset").cloned().unwrap_or_default() });
+        let mut tree =
+            serde_json::json!({ "dataset": file.get("dataset").cloned().unwrap_or_default() });
         bench_config::anchor_paths(&mut tree, f.parent().unwrap_or(Path::new(".")));
         datasets.insert(id.to_string(), tree["dataset"].take());
         uses.push(serde_json::json!({"name": id, "weight": w}));
