@@ -70,13 +70,13 @@ pub struct DatasetConfig {
     /// workload is written; Mooncake block prompts need `workload.mooncake.materialize: true`.
     pub unique_prefix: bool,
     /// Synthetic images sent with every plain prompt (`{count, size, format}`); null: none.
-    /// Made by the client from the seed at send time and attached as `data:` URLs (needs
+    /// Made by the client from the seed ahead of each send and attached as `data:` URLs (needs
     /// `client.api: openai-chat` or a template with `{{image_url}}`). docs/DATASETS.md lists
     /// the sizes and what the pixels are.
     pub images: Option<ImagesConfig>,
     /// A text file that wraps every prompt: `{prompt}` marks where the prompt goes, `{NAME}`
-    /// takes the record's field NAME (`output_length`, `dataset`, a custom record's extra
-    /// keys); `{{` and `}}` are literal braces, other braces are kept as they are. With
+    /// takes the record's field NAME (`output_length`, `dataset`, a key of a custom line's
+    /// `fields`); `{{` and `}}` are literal braces, other braces are kept as they are. With
     /// `dataset.type: random` the wrapped prompt has exactly the sampled length, template
     /// included; other types measure the wrapped text (docs/DATASETS.md).
     #[schemars(extend("format" = "bench-path"))]
