@@ -424,6 +424,15 @@ fn the_image_and_prompt_template_examples_run() {
         // a 1000x1000 JPEG of this kind is 100-250 KB
         let b = t.image_bytes[i].unwrap();
         assert!((100_000..250_000).contains(&b), "row {i}: {b} bytes");
+        // the engine read the image's size from its header: 36 x 36 patches of 28 px
+        let (client, usage) = (
+            t.prompt_tokens[i].unwrap(),
+            t.usage_prompt_tokens[i].unwrap(),
+        );
+        assert!(
+            usage >= client + 1296 && usage <= client + 1296 + 16,
+            "row {i}: usage {usage}, client {client}"
+        );
     }
     let dir2 = tempfile::tempdir().unwrap();
     bench_ok(

@@ -157,8 +157,16 @@ pub struct SimConfig {
     /// length with `ignore_eos`; `min_tokens` and `max_tokens` still bound it.
     #[schemars(range(min = 1.0))]
     pub eos_mean_tokens: f64,
-    /// Prompt tokens counted for each image content part.
+    /// Prompt tokens counted for each image content part (when `image_patch_px` is 0, or an
+    /// image's size cannot be read).
     pub image_tokens: u32,
+    /// Count an image by its size instead: ceil(width / px) x ceil(height / px) tokens, as
+    /// Qwen2-VL-style models do (28: 14-pixel patches merged 2x2), read from the PNG or JPEG
+    /// header of the data URL, at most `image_max_tokens`. 0: every image is `image_tokens`.
+    pub image_patch_px: u32,
+    /// The most tokens one image counts with `image_patch_px`.
+    #[schemars(range(min = 1))]
+    pub image_max_tokens: u32,
     /// Reasoning mode (chat only): the share of each reply streamed first as reasoning deltas,
     /// `floor(share x reply tokens)` tokens, the rest as answer content, the way vLLM's and
     /// SGLang's reasoning parsers stream it. 0: no reasoning.
@@ -202,6 +210,8 @@ impl Default for SimConfig {
             prefix_caching: true,
             eos_mean_tokens: 256.0,
             image_tokens: 576,
+            image_patch_px: 0,
+            image_max_tokens: 16_384,
             reasoning_share: 0.0,
             reasoning_field: ReasoningField::ReasoningContent,
             worker_threads: 1,

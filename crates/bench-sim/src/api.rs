@@ -279,7 +279,7 @@ pub(crate) fn prepare_chat(sh: &Shared, body: &[u8]) -> Result<Prepared, ApiErro
                     match (part.kind.as_str(), &part.text, &part.image_url) {
                         ("text", Some(t), _) => encode_text(sh, t, &mut prompt),
                         ("image_url", _, Some(ImageUrl::Obj { url } | ImageUrl::Str(url))) => {
-                            image_ids(url, sh.image_tokens, &mut prompt)
+                            image_ids(url, sh.images.tokens(url), &mut prompt)
                         }
                         ("text", None, _) => {
                             return Err(ApiError::bad(

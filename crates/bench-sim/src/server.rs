@@ -42,7 +42,7 @@ pub(crate) struct Shared {
     pub vocab: Arc<Vocab>,
     pub params: SimParams,
     pub eos_mean_tokens: f64,
-    pub image_tokens: u32,
+    pub images: crate::tokens::ImageCount,
     /// Share of each chat reply streamed as reasoning first.
     pub reasoning_share: f64,
     /// The delta key of reasoning text.

@@ -77,6 +77,70 @@ impl TokenBlocks {
     }
 }
 
+/// How many prompt tokens an image counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ImageCount {
+    /// Every image, or one whose size cannot be read.
+    pub fixed: u32,
+    /// Side of a token's patch in pixels (0: `fixed`).
+    pub patch_px: u32,
+    /// The most tokens of one image by size.
+    pub max: u32,
+}
+
+impl ImageCount {
+    /// The tokens of the image at `url` (a `data:` URL: its size from the PNG or JPEG header).
+    pub(crate) fn tokens(&self, url: &str) -> u32 {
+        if self.patch_px == 0 {
+            return self.fixed;
+        }
+        match image_dims(url) {
+            Some((w, h)) => {
+                let p = u64::from(self.patch_px);
+                let n = u64::from(w).div_ceil(p) * u64::from(h).div_ceil(p);
+                n.min(u64::from(self.max)) as u32
+            }
+            None => self.fixed,
+        }
+    }
+}
+
+/// Width and height of a PNG or JPEG `data:` URL, from the first 64 KiB of the image.
+pub(crate) fn image_dims(url: &str) -> Option<(u32, u32)> {
+    use base64::Engine as _;
+    let b64 = url.strip_prefix("data:")?.split_once(";base64,")?.1;
+    // whole 4-character groups only, at most 64 KiB of image
+    let take = b64.len().min(87_380) / 4 * 4;
+    let head = base64::engine::general_purpose::STANDARD
+        .decode(&b64.as_bytes()[..take])
+        .ok()?;
+    let be16 = |i: usize| {
+        Some(u32::from(u16::from_be_bytes([
+            *head.get(i)?,
+            *head.get(i + 1)?,
+        ])))
+    };
+    let be32 = |i: usize| Some(u32::from_be_bytes(head.get(i..i + 4)?.try_into().ok()?));
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") && head.get(12..16) == Some(b"IHDR") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if head.starts_with(&[0xFF, 0xD8]) {
+        // walk the segments to a start-of-frame (C0-CF but C4, C8, CC)
+        let mut i = 2;
+        while i + 9 < head.len() {
+            if head[i] != 0xFF {
+                return None;
+            }
+            let m = head[i + 1];
+            if (0xC0..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
+                return Some((be16(i + 7)?, be16(i + 5)?));
+            }
+            i += 2 + be16(i + 2)? as usize;
+        }
+    }
+    None
+}
+
 /// `n` pseudo token ids standing for an image: derived from the image's URL (so the same image
 /// hits the prefix cache), with the top bit set so they never equal a text token id.
 pub(crate) fn image_ids(url: &str, n: u32, out: &mut TokenBlocks) {
@@ -102,6 +166,60 @@ pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn data_url(mime: &str, bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    }
+
+    #[test]
+    fn images_count_by_their_size() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(1000u32.to_be_bytes());
+        png.extend(500u32.to_be_bytes());
+        png.extend([8, 2, 0, 0, 0]);
+        let png = data_url("image/png", &png);
+        // SOI, an APP0 segment of 16 bytes, a DQT of 67, then SOF0: height 480, width 640
+        let mut jpg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
+        jpg.extend([0u8; 14]);
+        jpg.extend([0xFF, 0xDB, 0, 67]);
+        jpg.extend([1u8; 65]);
+        jpg.extend([0xFF, 0xC0, 0, 17, 8, 0x01, 0xE0, 0x02, 0x80, 3]);
+        jpg.extend([0u8; 9]);
+        let jpg = data_url("image/jpeg", &jpg);
+        assert_eq!(image_dims(&png), Some((1000, 500)));
+        assert_eq!(image_dims(&jpg), Some((640, 480)));
+        assert_eq!(image_dims("data:image/png;base64,AAAA"), None);
+        assert_eq!(image_dims("https://example.com/a.png"), None);
+        let by_size = ImageCount {
+            fixed: 576,
+            patch_px: 28,
+            max: 16_384,
+        };
+        // ceil(1000/28) x ceil(500/28) = 36 x 18; ceil(640/28) x ceil(480/28) = 23 x 18
+        assert_eq!(by_size.tokens(&png), 648);
+        assert_eq!(by_size.tokens(&jpg), 414);
+        assert_eq!(by_size.tokens("https://example.com/a.png"), 576);
+        assert_eq!(
+            ImageCount {
+                max: 100,
+                ..by_size
+            }
+            .tokens(&png),
+            100
+        );
+        assert_eq!(
+            ImageCount {
+                patch_px: 0,
+                ..by_size
+            }
+            .tokens(&png),
+            576
+        );
+    }
 
     #[test]
     fn push_and_extend_agree_and_chain_prefixes() {
