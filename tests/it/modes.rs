@@ -456,3 +456,55 @@ fn the_image_and_prompt_template_examples_run() {
         assert!(p.prompt.starts_with(head) && p.prompt.ends_with("### Answer"));
     }
 }
+
+/// Every example config at the top of config/ loads and validates, and those that target the
+/// simulated engine run their dataset and workload stages (the full runs are tested above and
+/// in templates.rs, chat.rs, sweep.rs).
+#[test]
+fn every_example_config_loads_and_the_simulated_ones_plan() {
+    let mut seen = 0;
+    for e in std::fs::read_dir(root().join("config")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        seen += 1;
+        let rel = p.strip_prefix(root()).unwrap().display().to_string();
+        let r = bench_config::load(&bench_config::Sources {
+            files: vec![p.clone()],
+            overrides: vec![],
+            env: false,
+        })
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        if !matches!(r.config.client.endpoint, bench_config::Endpoint::Sim) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let o = bench(
+            dir.path(),
+            &[
+                "--stage",
+                "dataset",
+                "--config",
+                &rel,
+                "--override",
+                "workload.duration_ms=3000",
+            ],
+        );
+        assert!(o.status.success(), "{rel}: {}", text(&o.stderr));
+        let o = bench(
+            dir.path(),
+            &[
+                "--stage",
+                "workload",
+                "--config",
+                &rel,
+                "--override",
+                "workload.duration_ms=3000",
+            ],
+        );
+        assert!(o.status.success(), "{rel}: {}", text(&o.stderr));
+        assert!(workload_requests(dir.path()) > 0, "{rel}");
+    }
+    assert!(seen >= 7, "{seen} example configs");
+}
