@@ -268,6 +268,8 @@ fn synthetic_images_and_a_prompt_template_end_to_end() {
     let o = bench_ok(run, &overrides(&kv));
     let out = text(&o.stdout);
     assert!(out.contains("Images sent"), "{out}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("bytes sent") && html.contains("requests with images"));
 
     let recs = read(&run.join("dataset.jsonl")).unwrap();
     assert_eq!(recs.len(), 20);
