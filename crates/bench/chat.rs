@@ -44,6 +44,9 @@ Type a message and press Enter; the reply streams, then its figures:
 Commands:
   /help         this text
   /reset        forget the conversation (the next message starts a new one)
+  /image ARG    attach an image to the next message (openai-chat): a file, or a synthetic
+                picture of a size: small (500x500), medium, large (2000x2000), WxH; add
+                `png` for a PNG (else JPEG)
   /save FILE    write the conversation as a dataset (AIBrix session layout); replay it with
                 --override dataset.type=custom --override dataset.custom.path=FILE
   /exit, /quit  quit (as does Ctrl-D)
@@ -205,12 +208,25 @@ fn command(chat: &mut Chat, cmd: &str) -> Option<i32> {
                 if n == 1 { "" } else { "s" }
             );
         }
+        "image" => match chat.attach_image(arg) {
+            Ok(what) => say!("attached {what} to the next message"),
+            Err(e) => say_err!("error: /image: {e}"),
+        },
         "save" if arg.is_empty() => say_err!("error: /save needs a file name: /save FILE"),
         "save" => match save(chat, Path::new(arg)) {
-            Ok(n) => say!(
-                "saved {n} turn{} to {arg} (replay: --override dataset.type=custom --override dataset.custom.path={arg})",
-                if n == 1 { "" } else { "s" }
-            ),
+            Ok(n) => {
+                say!(
+                    "saved {n} turn{} to {arg} (replay: --override dataset.type=custom --override dataset.custom.path={arg})",
+                    if n == 1 { "" } else { "s" }
+                );
+                let k = chat.sent_images();
+                if k > 0 {
+                    say!(
+                        "note: the conversation's {k} image{} not saved: the session layout holds text",
+                        if k == 1 { " is" } else { "s are" }
+                    );
+                }
+            }
             Err(e) => say_err!("error: /save: {e}"),
         },
         other => say_err!("error: unknown command /{other} (/help lists the commands)"),
@@ -243,12 +259,13 @@ fn figures_line(f: &Figures) -> String {
         }
     };
     format!(
-        "TTFT {} · TPOT {} · output {} tokens{reasoning} · {} tokens/s · {usage}",
+        "TTFT {} · TPOT {} · output {} tokens{reasoning} · {} tokens/s · {usage} · sent {:.1} KB",
         ms(f.ttft_ms),
         ms(f.tpot_ms()),
         f.output_tokens,
         f.tokens_per_s()
             .map_or("n/a".to_string(), |v| format!("{v:.1}")),
+        f.request_bytes as f64 / 1e3,
     )
 }
 
@@ -382,10 +399,11 @@ mod tests {
             usage_prompt: Some(30),
             usage_completion: Some(64),
             finish_reason: Some("length".into()),
+            request_bytes: 1_530,
         };
         assert_eq!(
             figures_line(&f),
-            "TTFT 123.4 ms · TPOT 12.3 ms · output 64 tokens · 71.2 tokens/s · usage prompt=30 completion=64"
+            "TTFT 123.4 ms · TPOT 12.3 ms · output 64 tokens · 71.2 tokens/s · usage prompt=30 completion=64 · sent 1.5 KB"
         );
         let f = Figures {
             ttft_ms: None,
@@ -397,7 +415,7 @@ mod tests {
         };
         assert_eq!(
             figures_line(&f),
-            "TTFT n/a · TPOT n/a · output 0 tokens · 0.0 tokens/s · usage none"
+            "TTFT n/a · TPOT n/a · output 0 tokens · 0.0 tokens/s · usage none · sent 1.5 KB"
         );
     }
 }

@@ -157,7 +157,7 @@ impl Drop for Pty {
 }
 
 /// The figures line: `TTFT 12.3 ms · TPOT 9.1 ms · output 64 tokens · 110.1 tokens/s · usage
-/// prompt=7 completion=64`.
+/// prompt=7 completion=64 · sent 0.2 KB`.
 #[derive(Debug)]
 struct Stats {
     ttft_ms: f64,
@@ -166,13 +166,14 @@ struct Stats {
     tokens_per_s: f64,
     usage_prompt: u32,
     usage_completion: u32,
+    sent_kb: f64,
 }
 
 impl Stats {
     fn parse(line: &str) -> Stats {
         let line = line.trim();
         let parts: Vec<&str> = line.split(" · ").collect();
-        assert_eq!(parts.len(), 5, "five labelled figures: {line:?}");
+        assert_eq!(parts.len(), 6, "six labelled figures: {line:?}");
         let num = |p: &str, label: &str, unit: &str| -> f64 {
             p.strip_prefix(label)
                 .and_then(|r| r.strip_suffix(unit))
@@ -190,6 +191,7 @@ impl Stats {
             tokens_per_s: num(parts[3], "", " tokens/s"),
             usage_prompt: usage.0.parse().unwrap(),
             usage_completion: usage.1.parse().unwrap(),
+            sent_kb: num(parts[5], "sent ", " KB"),
         }
     }
 
@@ -418,4 +420,92 @@ fn chat_reports_failed_turns_and_goes_on() {
 
     let out = chat_piped(&overrides(&["client.api=nope"]), "");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+/// `/image`: a synthetic picture (or a file) goes with the next message and stays in the
+/// conversation; the engine counts it by its size; the stats line says what was sent.
+#[test]
+fn chat_attaches_images_to_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("talk.jsonl");
+    let input = format!(
+        "/image\n/image nope.tiff\n/image small\nDescribe it.\nAnd again?\n/image 64x48 png\nThird.\n/save {}\n",
+        saved.display()
+    );
+    let args = [
+        "--config",
+        "config/chat.yaml",
+        "--override",
+        "sim.image_patch_px=28",
+    ];
+    let out = chat_piped(&args, &input);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: /image: /image needs a file or a size"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: /image: image nope.tiff: unknown image type"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("attached a synthetic 500x500 JPEG of ")
+            && stdout.contains("attached a synthetic 64x48 PNG of "),
+        "{stdout}"
+    );
+    let f: Vec<Stats> = stdout
+        .lines()
+        .filter(|l| l.starts_with("TTFT "))
+        .map(Stats::parse)
+        .collect();
+    assert_eq!(f.len(), 3, "{stdout}");
+    // 500x500 in 28-pixel patches: 18 x 18 = 324 tokens; 64x48: 3 x 2 = 6
+    assert!(
+        f[0].usage_prompt >= 324 && f[0].usage_prompt < 324 + 10,
+        "{:?}",
+        f[0]
+    );
+    assert!(
+        f[0].sent_kb > 40.0,
+        "the JPEG's base64 is in the body: {:?}",
+        f[0]
+    );
+    // the second turn carries the first image in its history, and sends no new one
+    assert!(f[1].usage_prompt > f[0].usage_prompt + OUTPUT, "{:?}", f[1]);
+    assert!(
+        (f[1].sent_kb - f[0].sent_kb).abs() < 2.0,
+        "{:?} vs {:?}",
+        f[1],
+        f[0]
+    );
+    assert!(
+        f[2].usage_prompt >= f[1].usage_prompt + OUTPUT + 6,
+        "{:?}",
+        f[2]
+    );
+    assert!(
+        stdout.contains("the conversation's 2 images are not saved"),
+        "{stdout}"
+    );
+    assert_eq!(
+        read_session(&saved).prompts,
+        ["Describe it.", "And again?", "Third."]
+    );
+
+    // a conversation sent as one prompt carries no image
+    let out = chat_piped(
+        &[
+            "--config",
+            "config/chat.yaml",
+            "--override",
+            "client.api=openai-completions",
+        ],
+        "/image small\n",
+    );
+    assert!(
+        text(&out.stderr).contains("images need client.api openai-chat"),
+        "{}",
+        text(&out.stderr)
+    );
 }

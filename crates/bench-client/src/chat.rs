@@ -49,6 +49,8 @@ pub struct Figures {
     pub usage_completion: Option<u32>,
     /// Why generation stopped, as the server says.
     pub finish_reason: Option<String>,
+    /// Bytes of the request body (the conversation so far, images included).
+    pub request_bytes: u64,
 }
 
 impl Figures {
@@ -85,6 +87,12 @@ pub struct Chat {
     url: String,
     history: History,
     turns: Vec<Turn>,
+    /// The image for the next message (`/image`): its `data:` URL and what it is.
+    pending_image: Option<(String, String)>,
+    /// Images attached so far (the seed of the next synthetic one).
+    images: u64,
+    /// Images sent in the conversation since the start or the last reset.
+    sent_images: usize,
 }
 
 impl Chat {
@@ -114,7 +122,65 @@ impl Chat {
             tokenizer,
             url: spec.endpoint.url,
             turns: Vec::new(),
+            pending_image: None,
+            images: 0,
+            sent_images: 0,
         })
+    }
+
+    /// Attaches an image to the next message: a file (png, jpeg, webp, gif, bmp), or a
+    /// synthetic picture of a size (`small` 500x500, `medium`, `large`, `WxH`; `png` after
+    /// it for a PNG, else JPEG), made as `dataset.images` makes them. Returns what was
+    /// attached. Only a conversation sent as chat messages carries images.
+    pub fn attach_image(&mut self, arg: &str) -> Result<String, String> {
+        use bench_types::image::{ImageFormat, SyntheticImage, parse_image_size};
+        if !self.sends_messages() {
+            return Err(
+                "images need client.api openai-chat (this conversation is sent as one prompt)"
+                    .into(),
+            );
+        }
+        let mut words = arg.split_whitespace();
+        let first = words.next().ok_or(
+            "/image needs a file or a size: /image FILE, /image medium, /image 640x480 png",
+        )?;
+        let (url, what) = match parse_image_size(first) {
+            Ok((width, height)) => {
+                let format = match words.next() {
+                    Some("png") => ImageFormat::Png,
+                    Some("jpeg" | "jpg") | None => ImageFormat::Jpeg,
+                    Some(x) => {
+                        return Err(format!("/image {first} {x}: the format is jpeg or png"));
+                    }
+                };
+                let spec = SyntheticImage {
+                    width,
+                    height,
+                    format,
+                    seed: bench_text::seed::mix64(self.images + 1),
+                };
+                let (url, n) = crate::synth_image::data_url(&spec)?;
+                let f = if format == ImageFormat::Png {
+                    "PNG"
+                } else {
+                    "JPEG"
+                };
+                (
+                    url,
+                    format!(
+                        "a synthetic {width}x{height} {f} of {:.1} KB",
+                        n as f64 / 1e3
+                    ),
+                )
+            }
+            Err(_) => {
+                let (url, n) = crate::prepare::file_data_url(std::path::Path::new(arg))?;
+                (url, format!("{arg} ({:.1} KB)", n as f64 / 1e3))
+            }
+        };
+        self.images += 1;
+        self.pending_image = Some((url, what.clone()));
+        Ok(what)
     }
 
     /// The request URL.
@@ -136,6 +202,13 @@ impl Chat {
     pub fn reset(&mut self) {
         self.history = History::new(self.builder.chat_history());
         self.turns.clear();
+        self.pending_image = None;
+        self.sent_images = 0;
+    }
+
+    /// Images sent in the conversation (a saved session keeps its text only).
+    pub fn sent_images(&self) -> usize {
+        self.sent_images
     }
 
     /// Sends `text` after the conversation so far; `on` gets the reply's text as it is
@@ -146,11 +219,14 @@ impl Chat {
         text: &str,
         on: &mut dyn FnMut(Delta<'_>),
     ) -> Result<Figures, String> {
+        // the image stays pending until a reply completes (a cancelled turn keeps it)
+        let image = self.pending_image.as_ref().map(|(u, _)| u.as_str());
         let body = self.history.body(
             &self.builder,
             text,
             &Extra {
                 turn_text: text,
+                image,
                 ..Extra::default()
             },
             self.max_tokens,
@@ -215,8 +291,11 @@ impl Chat {
             usage_prompt: col.usage_prompt,
             usage_completion: col.usage_output,
             finish_reason: col.finish_reason.clone(),
+            request_bytes: body.len() as u64,
         };
-        self.history.push(text, None, &col.content);
+        let image = self.pending_image.take().map(|(u, _)| u);
+        self.sent_images += usize::from(image.is_some());
+        self.history.push(text, image.as_deref(), &col.content);
         self.turns.push(Turn {
             prompt: text.to_string(),
             reply: std::mem::take(&mut col.content),

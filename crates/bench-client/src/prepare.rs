@@ -137,7 +137,7 @@ impl Materializer {
 }
 
 /// The `data:` URL of an image file, and the file's bytes.
-fn file_data_url(path: &std::path::Path) -> Result<(String, usize), String> {
+pub(crate) fn file_data_url(path: &std::path::Path) -> Result<(String, usize), String> {
     let shown = path.display();
     let mime = media::image_mime(&path.to_string_lossy())
         .ok_or_else(|| format!("image {shown}: unknown image type (png, jpeg, webp, gif, bmp)"))?;
