@@ -384,6 +384,7 @@ mod tests {
             usage_prompt: None,
             usage_completion: None,
             finish_reason: None,
+            request_bytes: 100,
         };
         assert_eq!(f.tpot_ms(), Some(100.0));
         assert_eq!(f.tokens_per_s(), Some(10.0));
