@@ -510,3 +510,44 @@ fn every_example_config_loads_and_the_simulated_ones_plan() {
     }
     assert!(seen >= 7, "{seen} example configs");
 }
+
+/// Two synthetic images per request through the shipped openai-chat *template*: both reach
+/// the engine in `{{messages}}` (2 x 18 x 18 tokens at 28-pixel patches), as with the built-in API.
+#[test]
+fn a_template_carries_every_image() {
+    let dir = tempfile::tempdir().unwrap();
+    bench_ok(
+        dir.path(),
+        &[
+            "--config",
+            "config/multimodal.yaml",
+            "--override",
+            "dataset.images.count=2",
+            "--override",
+            "dataset.images.size=small",
+            "--override",
+            "client.api=template",
+            "--override",
+            "client.template=config/templates/openai-chat.yaml",
+            "--override",
+            "workload.duration_ms=1500",
+        ],
+    );
+    let t = RecordTable::read(&dir.path().join("requests.parquet")).unwrap();
+    assert!(t.rows > 0);
+    for i in 0..t.rows {
+        let (client, usage) = (
+            t.prompt_tokens[i].unwrap(),
+            t.usage_prompt_tokens[i].unwrap(),
+        );
+        assert!(
+            usage >= client + 648 && usage <= client + 648 + 16,
+            "row {i}: usage {usage}, client {client}"
+        );
+        let images = t.image_bytes[i].unwrap();
+        assert!(
+            t.request_bytes[i].unwrap() > images * 4 / 3,
+            "both images in the body"
+        );
+    }
+}

@@ -444,6 +444,7 @@ async fn send_turn(ctx: &Arc<Ctx>, hist: &mut History, rel: Released, scheduled:
     let x = Extra {
         turn_text: &text,
         image: image.as_deref(),
+        images: &[],
         fields: req.req.fields.as_ref(),
         id: req.id,
     };

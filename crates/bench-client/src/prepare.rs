@@ -188,17 +188,18 @@ pub fn prepare(
         return (Payload::Turn { text, image }, image_bytes);
     }
     let max = b.max_tokens(item.req.output_length);
+    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
     let x = Extra {
         turn_text: &text,
-        image: urls.first().map(String::as_str),
+        image: refs.first().copied(),
+        images: &refs,
         fields: item.req.fields.as_ref(),
         id: item.id,
     };
-    let body = if !urls.is_empty() && b.template().is_none() {
-        let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let body = if !refs.is_empty() && b.template().is_none() {
         b.build_ext(Prompt::Messages(&user_message_with(&text, &refs)), max, &x)
     } else {
-        // a template places the image itself ({{image_url}}, {{messages}})
+        // a template places the images itself ({{image_url}}, {{image_urls}}, {{messages}})
         b.build_ext(Prompt::Text(&text), max, &x)
     };
     (Payload::Body(Bytes::from(body)), image_bytes)

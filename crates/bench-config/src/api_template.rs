@@ -154,7 +154,7 @@ fn post() -> String {
 }
 
 /// The placeholders a body may use, besides `field.NAME`.
-pub const PLACEHOLDERS: [(&str, &str); 11] = [
+pub const PLACEHOLDERS: [(&str, &str); 12] = [
     (
         "prompt",
         "the prompt text (with a session's history joined by blank lines, unless the body uses `messages`)",
@@ -188,6 +188,10 @@ pub const PLACEHOLDERS: [(&str, &str); 11] = [
     (
         "image_base64",
         "the request's image as bare base64 (absent: left out)",
+    ),
+    (
+        "image_urls",
+        "every image of the request (its file's, then dataset.images'), a JSON array of data: URLs (none: left out)",
     ),
     (
         "seed",

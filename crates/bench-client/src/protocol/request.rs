@@ -45,8 +45,10 @@ pub struct BodyBuilder {
 pub struct Extra<'a> {
     /// This turn's own user text (the prompt of a session turn sent as messages).
     pub turn_text: &'a str,
-    /// The image's `data:` URL.
+    /// The (first) image's `data:` URL.
     pub image: Option<&'a str>,
+    /// Every image's `data:` URL, in order (empty: only `image`, if any).
+    pub images: &'a [&'a str],
     /// The workload request's `fields`.
     pub fields: Option<&'a Map<String, Value>>,
     /// The request id.
@@ -137,6 +139,7 @@ impl BodyBuilder {
                 prompt: text,
                 messages,
                 image: x.image,
+                images: x.images,
                 max_tokens,
                 fields: x.fields,
                 id: x.id,

@@ -18,7 +18,7 @@ use bench_config::ClientConfig;
 use bench_config::api_template::{End, Framing, Match, TemplateSpec, placeholders};
 use serde_json::{Map, Value};
 
-use super::request::{user_message, write_json_str};
+use super::request::{user_message, user_message_with, write_json_str};
 
 /// A placeholder of the body.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,7 @@ enum Var {
     Temperature,
     ImageUrl,
     ImageBase64,
+    ImageUrls,
     Seed,
     Field(String),
 }
@@ -50,6 +51,7 @@ impl Var {
             "temperature" => Var::Temperature,
             "image_url" => Var::ImageUrl,
             "image_base64" => Var::ImageBase64,
+            "image_urls" => Var::ImageUrls,
             "seed" => Var::Seed,
             // checked when the config loaded: anything else is `field.NAME`
             f => Var::Field(f.strip_prefix("field.").unwrap_or(f).to_string()),
@@ -137,8 +139,10 @@ pub struct Vars<'a> {
     pub prompt: &'a str,
     /// The chat messages, comma-separated JSON objects (None: one user message of `prompt`).
     pub messages: Option<&'a str>,
-    /// The image's `data:` URL.
+    /// The (first) image's `data:` URL.
     pub image: Option<&'a str>,
+    /// Every image's `data:` URL, in order (empty: only `image`, if any).
+    pub images: &'a [&'a str],
     /// `max_tokens`.
     pub max_tokens: Option<u32>,
     /// The workload request's `fields`.
@@ -516,7 +520,7 @@ impl Template {
             Var::MaxTokens => v.max_tokens.is_some(),
             Var::MinTokens | Var::IgnoreEos => self.force && v.max_tokens.is_some(),
             Var::Temperature => self.temperature.is_some(),
-            Var::ImageUrl | Var::ImageBase64 => v.image.is_some(),
+            Var::ImageUrl | Var::ImageBase64 | Var::ImageUrls => v.image.is_some(),
             Var::Field(f) => v.fields.and_then(|m| m.get(f)).is_some(),
             _ => true,
         }
@@ -533,7 +537,10 @@ impl Template {
                 out.push(b'[');
                 match v.messages {
                     Some(m) => out.extend_from_slice(m.as_bytes()),
-                    None => out.extend_from_slice(user_message(v.prompt, v.image).as_bytes()),
+                    None if v.images.is_empty() => {
+                        out.extend_from_slice(user_message(v.prompt, v.image).as_bytes())
+                    }
+                    None => out.extend_from_slice(user_message_with(v.prompt, v.images).as_bytes()),
                 }
                 out.push(b']');
             }
@@ -548,6 +555,14 @@ impl Template {
             }
             Var::ImageUrl => write_json_str(out, v.image.unwrap_or_default()),
             Var::ImageBase64 => write_json_str(out, bare_base64(v.image.unwrap_or_default())),
+            Var::ImageUrls => {
+                let all: &[&str] = if v.images.is_empty() {
+                    v.image.as_slice()
+                } else {
+                    v.images
+                };
+                serde_json::to_writer(&mut *out, all).expect("JSON");
+            }
             Var::Seed => out.extend_from_slice(v.id.to_string().as_bytes()),
             Var::Field(f) => {
                 let val = v.fields.and_then(|m| m.get(f)).expect("present");
@@ -1089,6 +1104,43 @@ reply: {framing: json, text: [/t]}
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["img"], serde_json::json!(["QUJD"]));
         assert!(v.get("n").is_none() && v.get("w").is_none(), "{v}");
+    }
+
+    #[test]
+    fn every_image_in_image_urls_and_messages() {
+        let t = tpl(
+            r#"
+path: /x
+body: {first: "{{image_url}}", all: "{{image_urls}}", messages: "{{messages}}"}
+reply: {framing: json, text: [/t]}
+"#,
+            &ClientConfig::default(),
+        );
+        let urls = ["data:image/png;base64,QQ==", "data:image/jpeg;base64,Qg=="];
+        let v: Value = serde_json::from_slice(&t.build(&Vars {
+            prompt: "two pictures",
+            image: Some(urls[0]),
+            images: &urls,
+            ..Vars::default()
+        }))
+        .unwrap();
+        assert_eq!(v["first"], urls[0]);
+        assert_eq!(v["all"], serde_json::json!(urls));
+        let parts = &v["messages"][0]["content"];
+        assert_eq!(parts[0]["text"], "two pictures");
+        assert_eq!(parts[1]["image_url"]["url"], urls[0]);
+        assert_eq!(parts[2]["image_url"]["url"], urls[1]);
+        // one image given as `image` alone (a session turn): the array holds it
+        let v: Value = serde_json::from_slice(&t.build(&Vars {
+            prompt: "p",
+            image: Some(urls[1]),
+            ..Vars::default()
+        }))
+        .unwrap();
+        assert_eq!(v["all"], serde_json::json!([urls[1]]));
+        // no image: left out
+        let v: Value = serde_json::from_slice(&t.build(&Vars::default())).unwrap();
+        assert!(v.get("all").is_none() && v.get("first").is_none(), "{v}");
     }
 
     #[test]
