@@ -390,75 +390,7 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
         o.push_str("</table>");
     }
     o.push_str("</div><div><h3>Throughput (first send to last end)</h3>");
-    let mut rows: Vec<(&str, String)> = vec![
-        (
-            "window",
-            match (s.window.start_s, s.window.end_s) {
-                // Seconds since the time origin, to the millisecond.
-                (Some(a), Some(b)) => {
-                    format!("{a:.3} s to {b:.3} s after start ({:.3} s)", b - a)
-                }
-                _ => "-".into(),
-            },
-        ),
-        ("requests/s", num(s.request_throughput)),
-        ("input tokens/s", num(s.input_token_throughput)),
-        ("output tokens/s", num(s.output_token_throughput)),
-        ("total tokens/s", num(s.total_token_throughput)),
-        (
-            "workload units/s",
-            format!("{} ({})", num(s.workload_unit_throughput), s.workload_unit),
-        ),
-        (
-            "input / output tokens",
-            format!(
-                "{} / {}",
-                num(Some(s.tokens.total_input)),
-                num(Some(s.tokens.total_output))
-            ),
-        ),
-        (
-            "output tokens counted by",
-            format!(
-                "server usage {}, client {}, none {}",
-                s.tokens.output_from_usage, s.tokens.output_from_client, s.tokens.output_missing
-            ),
-        ),
-        (
-            "usage vs client output tokens",
-            if s.tokens.output_from_usage == 0 {
-                "- (the server reported no usage)".to_string()
-            } else {
-                format!(
-                    "{} vs {} ({} requests differ)",
-                    num(Some(s.tokens.output_usage_sum)),
-                    num(Some(s.tokens.output_client_sum)),
-                    s.tokens.output_mismatches
-                )
-            },
-        ),
-    ];
-    if let Some(b) = &s.sent {
-        let mb = |x: u64| x as f64 / 1e6;
-        let images = if b.requests_with_images == 0 {
-            "no images".to_string()
-        } else {
-            format!(
-                "{} requests with images, {:.1} MB of images (mean {:.1} KB per request, before base64)",
-                b.requests_with_images,
-                mb(b.image_bytes_total),
-                b.image_bytes.mean.unwrap_or(0.0) / 1e3
-            )
-        };
-        rows.push((
-            "bytes sent",
-            format!(
-                "{:.1} MB of request bodies; {images}",
-                mb(b.request_bytes_total)
-            ),
-        ));
-    }
-    kv_table(&mut o, &rows);
+    kv_table(&mut o, &throughput_rows(s));
     o.push_str("<h3>Goodput</h3>");
     if s.slo.good_requests.is_some() {
         let g = &s.slo;
@@ -574,6 +506,79 @@ pub fn html(a: &Analysis, s: &Summary, ts: &TimeSeries, charts: &[Chart]) -> Str
         esc(&s.files.join(", "))
     );
     o
+}
+
+/// The throughput table: window, rates, token counts and their sources, bytes sent.
+fn throughput_rows(s: &Summary) -> Vec<(&'static str, String)> {
+    let mut rows: Vec<(&'static str, String)> = vec![
+        (
+            "window",
+            match (s.window.start_s, s.window.end_s) {
+                // Seconds since the time origin, to the millisecond.
+                (Some(a), Some(b)) => {
+                    format!("{a:.3} s to {b:.3} s after start ({:.3} s)", b - a)
+                }
+                _ => "-".into(),
+            },
+        ),
+        ("requests/s", num(s.request_throughput)),
+        ("input tokens/s", num(s.input_token_throughput)),
+        ("output tokens/s", num(s.output_token_throughput)),
+        ("total tokens/s", num(s.total_token_throughput)),
+        (
+            "workload units/s",
+            format!("{} ({})", num(s.workload_unit_throughput), s.workload_unit),
+        ),
+        (
+            "input / output tokens",
+            format!(
+                "{} / {}",
+                num(Some(s.tokens.total_input)),
+                num(Some(s.tokens.total_output))
+            ),
+        ),
+        (
+            "output tokens counted by",
+            format!(
+                "server usage {}, client {}, none {}",
+                s.tokens.output_from_usage, s.tokens.output_from_client, s.tokens.output_missing
+            ),
+        ),
+        (
+            "usage vs client output tokens",
+            if s.tokens.output_from_usage == 0 {
+                "- (the server reported no usage)".to_string()
+            } else {
+                format!(
+                    "{} vs {} ({} requests differ)",
+                    num(Some(s.tokens.output_usage_sum)),
+                    num(Some(s.tokens.output_client_sum)),
+                    s.tokens.output_mismatches
+                )
+            },
+        ),
+    ];
+    if let Some(b) = &s.sent {
+        let mb = |x: u64| x as f64 / 1e6;
+        let images = if b.requests_with_images == 0 {
+            "no images".to_string()
+        } else {
+            format!(
+                "{} requests with images, {:.1} MB of images (mean {:.1} KB per request, before base64)",
+                b.requests_with_images,
+                mb(b.image_bytes_total),
+                b.image_bytes.mean.unwrap_or(0.0) / 1e3
+            )
+        };
+        rows.push((
+            "bytes sent",
+            format!(
+                "{:.1} MB of request bodies; {images}",
+                mb(b.request_bytes_total)
+            ),
+        ));
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -221,12 +221,13 @@ impl Chat {
     ) -> Result<Figures, String> {
         // the image stays pending until a reply completes (a cancelled turn keeps it)
         let image = self.pending_image.as_ref().map(|(u, _)| u.as_str());
+        let images = image.as_slice();
         let body = self.history.body(
             &self.builder,
             text,
             &Extra {
                 turn_text: text,
-                image,
+                images,
                 ..Extra::default()
             },
             self.max_tokens,

@@ -441,10 +441,10 @@ async fn send_turn(ctx: &Arc<Ctx>, hist: &mut History, rel: Released, scheduled:
         Payload::Body(_) => return ctx.not_sent(o, "internal: a full body for a session turn"),
     };
     let req = &ctx.plan.items[rel.idx as usize];
+    let image_ref = image.as_deref();
     let x = Extra {
         turn_text: &text,
-        image: image.as_deref(),
-        images: &[],
+        images: image_ref.as_slice(),
         fields: req.req.fields.as_ref(),
         id: req.id,
     };

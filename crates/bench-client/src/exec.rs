@@ -15,7 +15,9 @@ use crate::plan::Plan;
 use crate::progress::Counters;
 pub use crate::protocol::BufferBudget;
 use crate::protocol::request::Extra;
-use crate::protocol::{BodyBuilder, Collector, Prompt, assistant_message, user_message};
+use crate::protocol::{
+    BodyBuilder, Collector, Prompt, assistant_message, user_message, user_message_with,
+};
 use crate::records::{Msg, SESSION_SEPARATOR};
 use crate::stop::Phase;
 
@@ -348,7 +350,7 @@ impl History {
             ..*x
         };
         let body = if self.chat {
-            let user = user_message(text, x.image);
+            let user = user_message_with(text, x.images);
             if self.acc.is_empty() {
                 b.build_ext(Prompt::Messages(&user), max_tokens, &x)
             } else {

@@ -191,7 +191,6 @@ pub fn prepare(
     let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
     let x = Extra {
         turn_text: &text,
-        image: refs.first().copied(),
         images: &refs,
         fields: item.req.fields.as_ref(),
         id: item.id,
@@ -199,7 +198,7 @@ pub fn prepare(
     let body = if !refs.is_empty() && b.template().is_none() {
         b.build_ext(Prompt::Messages(&user_message_with(&text, &refs)), max, &x)
     } else {
-        // a template places the images itself ({{image_url}}, {{image_urls}}, {{messages}})
+        // a template places the images itself ({{image_urls}}, {{image_url}}, {{messages}})
         b.build_ext(Prompt::Text(&text), max, &x)
     };
     (Payload::Body(Bytes::from(body)), image_bytes)

@@ -1,6 +1,7 @@
 //! The wire protocols: request bodies and response parsing for OpenAI chat / completions and TGI.
 
 pub mod budget;
+mod capture;
 pub mod request;
 pub mod response;
 pub mod template;

@@ -39,15 +39,13 @@ pub struct BodyBuilder {
     template: Option<Arc<Template>>,
 }
 
-/// What a request carries besides its prompt: this turn's own text, its image, its workload
-/// fields and id (used by templates; the built-in APIs take the image inside the messages).
+/// What a request carries besides its prompt: this turn's own text, its images, its workload
+/// fields and id (used by templates; the built-in APIs take the images inside the messages).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Extra<'a> {
     /// This turn's own user text (the prompt of a session turn sent as messages).
     pub turn_text: &'a str,
-    /// The (first) image's `data:` URL.
-    pub image: Option<&'a str>,
-    /// Every image's `data:` URL, in order (empty: only `image`, if any).
+    /// The images' `data:` URLs, in order.
     pub images: &'a [&'a str],
     /// The workload request's `fields`.
     pub fields: Option<&'a Map<String, Value>>,
@@ -138,7 +136,6 @@ impl BodyBuilder {
             return t.build(&Vars {
                 prompt: text,
                 messages,
-                image: x.image,
                 images: x.images,
                 max_tokens,
                 fields: x.fields,

@@ -3,8 +3,8 @@
 //! The body becomes a small tree whose constant parts are pre-serialized bytes
 //! ([`Node::Raw`]); building a request walks it once, splicing the prompt (or the messages)
 //! straight into the output buffer as the built-in bodies do. The reply's JSON pointers are
-//! split into their tokens once; each event is parsed into a `serde_json::Value` and looked up
-//! with them.
+//! split into their tokens once and laid out as one tree of paths; each event is walked along
+//! those paths only, keeping the values where pointers end ([`super::capture`]).
 //!
 //! A reply that does not fit the template (a line that is not the framing's, an event none of
 //! the template's pointers finds, a body without the text) fails its request with an error
@@ -18,7 +18,8 @@ use bench_config::ClientConfig;
 use bench_config::api_template::{End, Framing, Match, TemplateSpec, placeholders};
 use serde_json::{Map, Value};
 
-use super::request::{user_message, user_message_with, write_json_str};
+use super::capture::{Cap, Caps, Trie, capture};
+use super::request::{user_message_with, write_json_str};
 
 /// A placeholder of the body.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,9 +140,7 @@ pub struct Vars<'a> {
     pub prompt: &'a str,
     /// The chat messages, comma-separated JSON objects (None: one user message of `prompt`).
     pub messages: Option<&'a str>,
-    /// The (first) image's `data:` URL.
-    pub image: Option<&'a str>,
-    /// Every image's `data:` URL, in order (empty: only `image`, if any).
+    /// The images' `data:` URLs, in order (`image_url` is the first).
     pub images: &'a [&'a str],
     /// `max_tokens`.
     pub max_tokens: Option<u32>,
@@ -149,6 +148,13 @@ pub struct Vars<'a> {
     pub fields: Option<&'a Map<String, Value>>,
     /// The request's id.
     pub id: u64,
+}
+
+impl Vars<'_> {
+    /// The first image's `data:` URL (empty without images).
+    fn first_image(&self) -> &str {
+        self.images.first().copied().unwrap_or_default()
+    }
 }
 
 /// A pointer's tokens: the text, and the index when the text is a number.
@@ -455,7 +461,10 @@ impl Template {
     /// The request body for `v`.
     pub fn build(&self, v: &Vars<'_>) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            v.prompt.len() + v.messages.map_or(0, str::len) + v.image.map_or(0, str::len) + 256,
+            v.prompt.len()
+                + v.messages.map_or(0, str::len)
+                + v.images.iter().map(|u| u.len()).sum::<usize>()
+                + 256,
         );
         self.node(&self.body, v, &mut out);
         out
@@ -520,7 +529,7 @@ impl Template {
             Var::MaxTokens => v.max_tokens.is_some(),
             Var::MinTokens | Var::IgnoreEos => self.force && v.max_tokens.is_some(),
             Var::Temperature => self.temperature.is_some(),
-            Var::ImageUrl | Var::ImageBase64 | Var::ImageUrls => v.image.is_some(),
+            Var::ImageUrl | Var::ImageBase64 | Var::ImageUrls => !v.images.is_empty(),
             Var::Field(f) => v.fields.and_then(|m| m.get(f)).is_some(),
             _ => true,
         }
@@ -537,9 +546,6 @@ impl Template {
                 out.push(b'[');
                 match v.messages {
                     Some(m) => out.extend_from_slice(m.as_bytes()),
-                    None if v.images.is_empty() => {
-                        out.extend_from_slice(user_message(v.prompt, v.image).as_bytes())
-                    }
                     None => out.extend_from_slice(user_message_with(v.prompt, v.images).as_bytes()),
                 }
                 out.push(b']');
@@ -553,16 +559,9 @@ impl Template {
             Var::Temperature => {
                 serde_json::to_writer(&mut *out, &self.temperature).expect("JSON");
             }
-            Var::ImageUrl => write_json_str(out, v.image.unwrap_or_default()),
-            Var::ImageBase64 => write_json_str(out, bare_base64(v.image.unwrap_or_default())),
-            Var::ImageUrls => {
-                let all: &[&str] = if v.images.is_empty() {
-                    v.image.as_slice()
-                } else {
-                    v.images
-                };
-                serde_json::to_writer(&mut *out, all).expect("JSON");
-            }
+            Var::ImageUrl => write_json_str(out, v.first_image()),
+            Var::ImageBase64 => write_json_str(out, bare_base64(v.first_image())),
+            Var::ImageUrls => serde_json::to_writer(&mut *out, v.images).expect("JSON"),
             Var::Seed => out.extend_from_slice(v.id.to_string().as_bytes()),
             Var::Field(f) => {
                 let val = v.fields.and_then(|m| m.get(f)).expect("present");
@@ -577,8 +576,8 @@ impl Template {
         match x {
             Var::Prompt => s.push_str(v.prompt),
             Var::Model => s.push_str(&self.model),
-            Var::ImageUrl => s.push_str(v.image.unwrap_or_default()),
-            Var::ImageBase64 => s.push_str(bare_base64(v.image.unwrap_or_default())),
+            Var::ImageUrl => s.push_str(v.first_image()),
+            Var::ImageBase64 => s.push_str(bare_base64(v.first_image())),
             Var::Field(f) => match v.fields.and_then(|m| m.get(f)) {
                 Some(Value::String(t)) => s.push_str(t),
                 Some(other) => s.push_str(&other.to_string()),
@@ -717,261 +716,6 @@ impl Template {
     }
 }
 
-/// The paths of a reply's pointers, as a tree. An event is walked along these paths only:
-/// the value where a pointer (the shallowest one on a path) ends is captured in that node's
-/// slot (a string borrowed from the input when it has no escapes), everything else is skipped
-/// without allocating. Pointers then read the captured slots.
-#[derive(Debug, Default)]
-struct Trie {
-    /// A pointer ends here: the slot that keeps the value.
-    leaf: Option<usize>,
-    ends: bool,
-    keys: Vec<(String, Trie)>,
-    indices: Vec<(usize, Trie)>,
-    slots: usize,
-}
-
-impl Trie {
-    fn add(&mut self, tokens: &[(String, Option<usize>)]) {
-        let Some(((t, i), rest)) = tokens.split_first() else {
-            self.ends = true;
-            return;
-        };
-        let k = match self.keys.iter().position(|(k, _)| k == t) {
-            Some(k) => k,
-            None => {
-                self.keys.push((t.clone(), Trie::default()));
-                self.keys.len() - 1
-            }
-        };
-        self.keys[k].1.add(rest);
-        if let Some(i) = *i {
-            let at = match self.indices.iter().position(|(j, _)| *j == i) {
-                Some(at) => at,
-                None => {
-                    self.indices.push((i, Trie::default()));
-                    self.indices.len() - 1
-                }
-            };
-            self.indices[at].1.add(rest);
-        }
-    }
-
-    /// Gives every node where a pointer ends a slot (nodes below one capture nothing of
-    /// their own: their values are inside it). An array index shares the slots of the object
-    /// key of the same digits: a value is one or the other, and pointers are located by key.
-    fn number(&mut self, next: &mut usize) {
-        if self.ends {
-            self.leaf = Some(*next);
-            *next += 1;
-        } else {
-            for (_, t) in &mut self.keys {
-                t.number(next);
-            }
-            for (i, t) in &mut self.indices {
-                let name = i.to_string();
-                if let Some((_, k)) = self.keys.iter().find(|(k, _)| *k == name) {
-                    t.mirror(k);
-                }
-            }
-        }
-        self.slots = *next;
-    }
-
-    /// Takes the slots of `from`, a node built by the same pointers.
-    fn mirror(&mut self, from: &Trie) {
-        self.leaf = from.leaf;
-        for ((_, a), (_, b)) in self.keys.iter_mut().zip(&from.keys) {
-            a.mirror(b);
-        }
-        for ((_, a), (_, b)) in self.indices.iter_mut().zip(&from.indices) {
-            a.mirror(b);
-        }
-    }
-
-    /// The slot holding `tokens`' value (or the value it is inside) and its depth.
-    fn locate(&self, tokens: &[(String, Option<usize>)]) -> (usize, usize) {
-        let mut node = self;
-        for (d, (t, _)) in tokens.iter().enumerate() {
-            if let Some(s) = node.leaf {
-                return (s, d);
-            }
-            node = match node.keys.iter().find(|(k, _)| k == t) {
-                Some((_, n)) => n,
-                None => return (usize::MAX, d),
-            };
-        }
-        (node.leaf.unwrap_or(usize::MAX), tokens.len())
-    }
-}
-
-/// A captured value.
-#[derive(Debug, PartialEq)]
-enum Cap<'de> {
-    Str(std::borrow::Cow<'de, str>),
-    Val(Value),
-}
-
-/// The slots of one event.
-type Caps<'de> = Vec<Option<Cap<'de>>>;
-
-fn capture<'de>(raw: &'de [u8], trie: &Trie) -> Result<Caps<'de>, serde_json::Error> {
-    use serde::de::DeserializeSeed;
-    let mut caps: Caps<'de> = (0..trie.slots).map(|_| None).collect();
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    Walk {
-        node: trie,
-        caps: &mut caps,
-    }
-    .deserialize(&mut de)?;
-    de.end()?;
-    Ok(caps)
-}
-
-/// Walks a value along a trie node.
-struct Walk<'t, 'c, 'de> {
-    node: &'t Trie,
-    caps: &'c mut Caps<'de>,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_, '_, 'de> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        if let Some(slot) = self.node.leaf {
-            self.caps[slot] = Some(CapSeed.deserialize(d)?);
-            return Ok(());
-        }
-        d.deserialize_any(self)
-    }
-}
-
-/// Finds an object key among a trie node's keys without allocating.
-struct Key<'t>(&'t Trie);
-
-impl<'de, 't> serde::de::DeserializeSeed<'de> for Key<'t> {
-    type Value = Option<&'t Trie>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de, 't> serde::de::Visitor<'de> for Key<'t> {
-    type Value = Option<&'t Trie>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_str<E>(self, k: &str) -> Result<Self::Value, E> {
-        Ok(self.0.keys.iter().find(|(x, _)| x == k).map(|(_, t)| t))
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-        while let Some(k) = m.next_key_seed(Key(self.node))? {
-            match k {
-                Some(t) => m.next_value_seed(Walk {
-                    node: t,
-                    caps: self.caps,
-                })?,
-                None => {
-                    m.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
-        let mut i = 0;
-        loop {
-            let more = match self.node.indices.iter().find(|(j, _)| *j == i) {
-                Some((_, t)) => s
-                    .next_element_seed(Walk {
-                        node: t,
-                        caps: self.caps,
-                    })?
-                    .is_some(),
-                None => s.next_element::<serde::de::IgnoredAny>()?.is_some(),
-            };
-            if !more {
-                return Ok(());
-            }
-            i += 1;
-        }
-    }
-    // a scalar where the pointers go deeper: no pointer finds anything in it
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// Captures a value: a string borrowed when it can be, anything else as a `Value`.
-struct CapSeed;
-
-impl<'de> serde::de::DeserializeSeed<'de> for CapSeed {
-    type Value = Cap<'de>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cap<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for CapSeed {
-    type Value = Cap<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Cap<'de>, E> {
-        Ok(Cap::Str(std::borrow::Cow::Borrowed(s)))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Cap<'de>, E> {
-        Ok(Cap::Str(std::borrow::Cow::Owned(s.to_string())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Cap<'de>, E> {
-        Ok(Cap::Str(std::borrow::Cow::Owned(s)))
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Cap<'de>, E> {
-        Ok(Cap::Val(Value::Bool(b)))
-    }
-    fn visit_i64<E>(self, n: i64) -> Result<Cap<'de>, E> {
-        Ok(Cap::Val(Value::from(n)))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Cap<'de>, E> {
-        Ok(Cap::Val(Value::from(n)))
-    }
-    fn visit_f64<E>(self, n: f64) -> Result<Cap<'de>, E> {
-        Ok(Cap::Val(Value::from(n)))
-    }
-    fn visit_unit<E>(self) -> Result<Cap<'de>, E> {
-        Ok(Cap::Val(Value::Null))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Cap<'de>, A::Error> {
-        use serde::Deserialize;
-        Value::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Cap::Val)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, s: A) -> Result<Cap<'de>, A::Error> {
-        use serde::Deserialize;
-        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(s)).map(Cap::Val)
-    }
-}
-
 fn end_cond(e: &End, trie: &Trie) -> Option<Cond> {
     e.pointer.as_ref().map(|p| Cond {
         at: Pointer::new(p, trie),
@@ -1054,153 +798,5 @@ fn line(l: &[u8], on: &mut impl FnMut(&[u8]) -> Result<(), String>) -> Result<()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tpl(yaml: &str, c: &ClientConfig) -> Template {
-        let spec = TemplateSpec::from_yaml(yaml).unwrap();
-        Template::compile(&spec, "t.yaml", c).unwrap()
-    }
-
-    #[test]
-    fn body_fills_placeholders_and_leaves_out_absent_members() {
-        let mut c = ClientConfig {
-            model: "m".into(),
-            ..ClientConfig::default()
-        };
-        c.extra_body.insert("top_k".into(), serde_json::json!(1));
-        let t = tpl(
-            r#"
-path: /x
-body: {model: "{{model}}", p: "{{prompt}}", n: "{{max_tokens}}", min: "{{min_tokens}}",
-       t: "{{temperature}}", img: ["{{image_base64}}"], s: "{{stream}}",
-       w: "{{field.workflow}}", label: "{{field.width}}x{{field.height}} for {{model}}",
-       opts: {fixed: [1, "a"]}}
-extra_body_at: /opts
-reply: {framing: json, text: [/t]}
-"#,
-            &c,
-        );
-        let fields: Map<String, Value> =
-            serde_json::from_str(r#"{"width": 512, "height": 768, "workflow": {"3": {"k": [1]}}}"#)
-                .unwrap();
-        let b = t.build(&Vars {
-            prompt: "hi \"x\"",
-            max_tokens: Some(7),
-            fields: Some(&fields),
-            ..Vars::default()
-        });
-        let v: Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"model": "m", "p": "hi \"x\"", "n": 7, "min": 7, "img": [], "s": false,
-                "w": {"3": {"k": [1]}}, "label": "512x768 for m", "opts": {"fixed": [1, "a"], "top_k": 1}})
-        );
-        let b = t.build(&Vars {
-            prompt: "p",
-            image: Some("data:image/png;base64,QUJD"),
-            ..Vars::default()
-        });
-        let v: Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["img"], serde_json::json!(["QUJD"]));
-        assert!(v.get("n").is_none() && v.get("w").is_none(), "{v}");
-    }
-
-    #[test]
-    fn every_image_in_image_urls_and_messages() {
-        let t = tpl(
-            r#"
-path: /x
-body: {first: "{{image_url}}", all: "{{image_urls}}", messages: "{{messages}}"}
-reply: {framing: json, text: [/t]}
-"#,
-            &ClientConfig::default(),
-        );
-        let urls = ["data:image/png;base64,QQ==", "data:image/jpeg;base64,Qg=="];
-        let v: Value = serde_json::from_slice(&t.build(&Vars {
-            prompt: "two pictures",
-            image: Some(urls[0]),
-            images: &urls,
-            ..Vars::default()
-        }))
-        .unwrap();
-        assert_eq!(v["first"], urls[0]);
-        assert_eq!(v["all"], serde_json::json!(urls));
-        let parts = &v["messages"][0]["content"];
-        assert_eq!(parts[0]["text"], "two pictures");
-        assert_eq!(parts[1]["image_url"]["url"], urls[0]);
-        assert_eq!(parts[2]["image_url"]["url"], urls[1]);
-        // one image given as `image` alone (a session turn): the array holds it
-        let v: Value = serde_json::from_slice(&t.build(&Vars {
-            prompt: "p",
-            image: Some(urls[1]),
-            ..Vars::default()
-        }))
-        .unwrap();
-        assert_eq!(v["all"], serde_json::json!([urls[1]]));
-        // no image: left out
-        let v: Value = serde_json::from_slice(&t.build(&Vars::default())).unwrap();
-        assert!(v.get("all").is_none() && v.get("first").is_none(), "{v}");
-    }
-
-    #[test]
-    fn captured_slots_read_like_the_whole_event() {
-        let ptrs = [
-            "/choices/0/delta/content",
-            "/choices/2/text",
-            "/usage",
-            "/usage/prompt_tokens",
-            "/error/message",
-            "/0/k",
-            "/esc",
-            "/n",
-        ];
-        let mut t = Trie::default();
-        for p in ptrs {
-            t.add(&tokens(p));
-        }
-        t.number(&mut 0);
-        let raw =
-            br#"{"id":"x","choices":[{"delta":{"content":"hi","role":"a"},"logprobs":{"a":[1,2]}},
-            {"text":"no"},{"text":"yes"}],"usage":{"prompt_tokens":3,"x":[{}]},"error":"flat",
-            "0":{"k":1},"esc":"a\"b","n":2.5}"#;
-        let caps = capture(raw, &t).unwrap();
-        assert_eq!(
-            caps.len(),
-            7,
-            "/usage/prompt_tokens is read inside /usage's slot; indices share their keys' slots"
-        );
-        let full: Value = serde_json::from_slice(raw).unwrap();
-        for p in ptrs {
-            let got = Pointer::new(p, &t).get(&caps).map(|g| g.text());
-            let want = full
-                .pointer(p)
-                .filter(|v| !v.is_null())
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-            assert_eq!(got, want, "{p}");
-        }
-        assert!(matches!(
-            caps[0],
-            Some(Cap::Str(std::borrow::Cow::Borrowed("hi")))
-        ));
-        assert!(capture(b"{\"a\":1} x", &t).is_err());
-        assert!(capture(b"data: {}", &t).is_err());
-    }
-
-    #[test]
-    fn json_lines_split_anywhere() {
-        let input = b"{\"a\":1}\r\n\n{\"b\":2}\n{\"c\":3}";
-        for cut in 0..input.len() {
-            let mut l = Lines::default();
-            let mut got = Vec::new();
-            let mut on = |x: &[u8]| {
-                got.push(String::from_utf8(x.to_vec()).unwrap());
-                Ok(())
-            };
-            l.feed(&input[..cut], &mut on).unwrap();
-            l.feed(&input[cut..], &mut on).unwrap();
-            l.finish(&mut on).unwrap();
-            assert_eq!(got, ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"], "cut at {cut}");
-        }
-    }
-}
+#[path = "template_tests.rs"]
+mod tests;
