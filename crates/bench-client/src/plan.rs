@@ -71,8 +71,7 @@ impl Plan {
 
     /// The bytes of item `idx`'s images, when it has any and they were made.
     pub fn image_bytes(&self, idx: u32) -> Option<u64> {
-        let it = self.items.get(idx as usize)?;
-        if it.image.is_none() && it.req.images.as_ref().is_none_or(Vec::is_empty) {
+        if !self.items.get(idx as usize)?.req.has_images() {
             return None;
         }
         let n = self.image_bytes.get(idx as usize)?.load(Ordering::Relaxed);
@@ -135,21 +134,7 @@ pub fn build(
             {
                 continue;
             }
-            let synthetic = r.images.as_ref().is_some_and(|v| !v.is_empty());
-            if (synthetic || r.image_path.is_some())
-                && !matches!(c.api, Api::OpenaiChat | Api::Template)
-            {
-                return Err(format!(
-                    "{}: request {} has {}; images need client.api openai-chat (or a template with {{{{image_url}}}})",
-                    wl_path.display(),
-                    id - 1,
-                    if synthetic {
-                        "synthetic images (dataset.images)"
-                    } else {
-                        "an image_path"
-                    }
-                ));
-            }
+            check_images(c.api, &r, wl_path, id - 1)?;
             let image = match &r.image_path {
                 Some(p) => {
                     let resolved = resolve_image(p, wl_path, run_dir);
@@ -230,10 +215,7 @@ pub fn build(
             .map(|k| order[k % order.len()])
             .collect()
     };
-    let any_image = items
-        .iter()
-        .any(|it| it.image.is_some() || it.req.images.as_ref().is_some_and(|v| !v.is_empty()));
-    let image_bytes = if any_image {
+    let image_bytes = if items.iter().any(|it| it.req.has_images()) {
         items.iter().map(|_| AtomicU64::new(0)).collect()
     } else {
         Vec::new()
@@ -249,6 +231,22 @@ pub fn build(
         warmup,
         workload_total,
     })
+}
+
+/// Images go only where a body can carry them: chat messages, or a template.
+fn check_images(api: Api, r: &WorkloadRequest, wl_path: &Path, id: u64) -> Result<(), String> {
+    if !r.has_images() || matches!(api, Api::OpenaiChat | Api::Template) {
+        return Ok(());
+    }
+    let what = if r.images.as_ref().is_some_and(|v| !v.is_empty()) {
+        "synthetic images (dataset.images)"
+    } else {
+        "an image_path"
+    };
+    Err(format!(
+        "{}: request {id} has {what}; images need client.api openai-chat (or a template with {{{{image_url}}}})",
+        wl_path.display()
+    ))
 }
 
 /// An image path as given (absolute, or relative to the working directory), else relative to

@@ -136,6 +136,13 @@ pub struct WorkloadRequest {
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+impl WorkloadRequest {
+    /// Whether the request sends an image (a file's, or synthetic ones).
+    pub fn has_images(&self) -> bool {
+        self.image_path.is_some() || self.images.as_ref().is_some_and(|v| !v.is_empty())
+    }
+}
+
 /// A group of requests due at the same time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadEntry {
